@@ -1,0 +1,233 @@
+/**
+ * Parley's wire protocol: one source of truth for the Lambda handlers, the
+ * local gateway and the React client. Frames in carry `action`, frames out
+ * carry `type`. Everything inbound is validated here, at the edge.
+ */
+import * as v from 'valibot';
+
+export const LIMITS = {
+  /** Characters (code points) in one chat message. */
+  maxTextChars: 4000,
+  /** API Gateway's WebSocket frame quota; a larger single frame closes the socket with 1009. */
+  maxFrameBytes: 32 * 1024,
+  /** API Gateway's WebSocket message quota (a message may span several frames). */
+  maxMessageBytes: 128 * 1024,
+  /** Largest frame an action may be; anything bigger is refused before parsing. */
+  maxActionBytes: 32 * 1024,
+  historyPageMax: 100,
+  historyPageDefault: 50,
+  maxInvites: 50,
+  /** Token bucket per connection: sustained rate and burst. */
+  ratePerSecond: 10,
+  rateBurst: 20,
+  /** API Gateway closes idle sockets after 10 minutes and every socket after 2 hours. */
+  idleTimeoutMs: 10 * 60 * 1000,
+  maxConnectionMs: 2 * 60 * 60 * 1000,
+} as const;
+
+export const DEFAULT_ROOM = 'lobby';
+
+/** Stable error codes: clients switch on these, never on the human message. */
+export const ERROR_CODES = [
+  'bad_json',
+  'unsupported_frame',
+  'bad_request',
+  'unknown_action',
+  'too_large',
+  'text_too_long',
+  'rate_limited',
+  'room_not_found',
+  'not_joined',
+  'room_exists',
+  'unknown_user',
+  'unavailable',
+  'internal',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+// ---------------------------------------------------------------- inbound
+
+const codePoints = (s: string): number => {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+};
+
+export const RoomIdSchema = v.pipe(
+  v.string('room must be a string'),
+  v.regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'room must be 1-32 characters of a-z, 0-9, - or _'),
+);
+const ReqId = v.optional(v.pipe(v.string('reqId must be a string'), v.minLength(1), v.maxLength(64)));
+const ClientMsgId = v.pipe(
+  v.string('clientMsgId must be a string'),
+  v.regex(/^[A-Za-z0-9_-]{1,64}$/, 'clientMsgId must be 1-64 characters of A-Z, a-z, 0-9, - or _'),
+);
+const Seq = v.pipe(v.number('must be a number'), v.integer('must be an integer'), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER));
+export const UserNameSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9._-]{1,32}$/, 'user names are 1-32 characters of A-Z, a-z, 0-9, ., _ or -'));
+
+/** Check kind used to tell "too long" apart from other text faults when mapping to error codes. */
+export const TEXT_TOO_LONG = `message must be at most ${LIMITS.maxTextChars} characters`;
+const MessageText = v.pipe(
+  v.string('message must be a string'),
+  v.check((s) => s.trim().length > 0, 'message must not be empty'),
+  v.check((s) => s.isWellFormed(), 'message must be valid Unicode'),
+  v.check((s) => codePoints(s) <= LIMITS.maxTextChars, TEXT_TOO_LONG),
+);
+
+export const SendMessageSchema = v.object({
+  action: v.literal('sendmessage'),
+  message: MessageText,
+  room: v.optional(RoomIdSchema),
+  clientMsgId: v.optional(ClientMsgId),
+  reqId: ReqId,
+});
+export const JoinRoomSchema = v.object({ action: v.literal('joinroom'), room: RoomIdSchema, reqId: ReqId });
+export const LeaveRoomSchema = v.object({ action: v.literal('leaveroom'), room: RoomIdSchema, reqId: ReqId });
+export const CreateRoomSchema = v.object({
+  action: v.literal('createroom'),
+  room: RoomIdSchema,
+  name: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(64))),
+  private: v.optional(v.boolean('private must be true or false'), false),
+  invite: v.optional(v.pipe(v.array(UserNameSchema), v.maxLength(LIMITS.maxInvites)), []),
+  reqId: ReqId,
+});
+export const ListRoomsSchema = v.object({ action: v.literal('listrooms'), reqId: ReqId });
+export const HistorySchema = v.pipe(
+  v.object({
+    action: v.literal('history'),
+    room: RoomIdSchema,
+    before: v.optional(Seq),
+    after: v.optional(Seq),
+    limit: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(LIMITS.historyPageMax))),
+    reqId: ReqId,
+  }),
+  v.check((h) => h.before === undefined || h.after === undefined, 'give before or after, not both'),
+);
+export const TypingSchema = v.object({ action: v.literal('typing'), room: RoomIdSchema, reqId: ReqId });
+export const PingSchema = v.object({ action: v.literal('ping'), reqId: ReqId });
+
+export const ACTION_SCHEMAS = {
+  sendmessage: SendMessageSchema,
+  joinroom: JoinRoomSchema,
+  leaveroom: LeaveRoomSchema,
+  createroom: CreateRoomSchema,
+  listrooms: ListRoomsSchema,
+  history: HistorySchema,
+  typing: TypingSchema,
+  ping: PingSchema,
+} as const;
+
+export type ActionName = keyof typeof ACTION_SCHEMAS;
+export const ACTIONS = Object.keys(ACTION_SCHEMAS) as ActionName[];
+export type ClientAction = { [K in ActionName]: v.InferOutput<(typeof ACTION_SCHEMAS)[K]> }[ActionName];
+/** What a client may write: optional fields may be left out. */
+export type ClientActionInput = { [K in ActionName]: v.InferInput<(typeof ACTION_SCHEMAS)[K]> }[ActionName];
+export type ActionOf<K extends ActionName> = Extract<ClientAction, { action: K }>;
+
+export class ProtocolError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: { action?: string; reqId?: string; clientMsgId?: string; retryAfterMs?: number } = {},
+  ) {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+}
+
+const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+/** Echo back only well-formed correlation ids, so an error frame never reflects junk. */
+function correlation(frame: Record<string, unknown>) {
+  const out: { action?: string; reqId?: string; clientMsgId?: string } = {};
+  if (typeof frame.action === 'string' && frame.action.length <= 32) out.action = frame.action;
+  if (typeof frame.reqId === 'string' && frame.reqId.length <= 64) out.reqId = frame.reqId;
+  if (typeof frame.clientMsgId === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(frame.clientMsgId)) out.clientMsgId = frame.clientMsgId;
+  return out;
+}
+
+/**
+ * Parse and validate one inbound frame. Action names match case-insensitively,
+ * because the tutorial itself writes both `sendmessage` and `sendMessage`.
+ * Throws ProtocolError with a stable code; never anything else.
+ */
+export function parseAction(body: string | undefined | null, isBase64Encoded = false): ClientAction {
+  if (isBase64Encoded) throw new ProtocolError('unsupported_frame', 'Binary frames are not supported; send JSON text');
+  if (body == null || body === '') throw new ProtocolError('bad_json', 'Empty frame; send a JSON object');
+  if (Buffer.byteLength(body, 'utf8') > LIMITS.maxActionBytes) {
+    throw new ProtocolError('too_large', `Frames are limited to ${LIMITS.maxActionBytes} bytes`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body);
+  } catch {
+    throw new ProtocolError('bad_json', 'Frame is not valid JSON');
+  }
+  if (!isRecord(raw)) throw new ProtocolError('bad_json', 'Frame must be a JSON object');
+  const ids = correlation(raw);
+  if (typeof raw.action !== 'string') throw new ProtocolError('bad_request', 'Missing "action" string', ids);
+  const name = raw.action.toLowerCase();
+  if (!Object.hasOwn(ACTION_SCHEMAS, name)) {
+    throw new ProtocolError('unknown_action', `Unknown action; expected one of ${ACTIONS.join(', ')}`, ids);
+  }
+  const schema = ACTION_SCHEMAS[name as ActionName];
+  const result = v.safeParse(schema, { ...raw, action: name });
+  if (!result.success) {
+    const issue = result.issues[0];
+    const path = issue.path?.map((p) => String(p.key)).join('.') ?? '';
+    if (issue.message === TEXT_TOO_LONG) throw new ProtocolError('text_too_long', issue.message, ids);
+    throw new ProtocolError('bad_request', path ? `${path}: ${issue.message}` : issue.message, ids);
+  }
+  return result.output as ClientAction;
+}
+
+// ---------------------------------------------------------------- outbound
+
+export interface UserRef {
+  id: string;
+  name: string;
+}
+export interface ChatMessage {
+  room: string;
+  seq: number;
+  id: string;
+  senderId: string;
+  senderName: string;
+  text: string;
+  /** Server time, epoch milliseconds. */
+  ts: number;
+}
+export interface RoomSummary {
+  id: string;
+  name: string;
+  private: boolean;
+  createdBy: string;
+  lastSeq: number;
+}
+
+export type ServerEvent =
+  | ({ type: 'message' } & ChatMessage)
+  | { type: 'ack'; room: string; seq: number; id: string; ts: number; clientMsgId?: string; reqId?: string; duplicate: boolean }
+  | { type: 'joined'; room: RoomSummary; members: UserRef[]; reqId?: string }
+  | { type: 'left'; room: string; reqId?: string }
+  | { type: 'presence'; room: string; event: 'join' | 'leave'; user: UserRef; members: UserRef[] }
+  | { type: 'typing'; room: string; user: UserRef }
+  | { type: 'history'; room: string; messages: ChatMessage[]; lastSeq: number; hasMore: boolean; reqId?: string }
+  | { type: 'rooms'; rooms: RoomSummary[]; reqId?: string }
+  | { type: 'pong'; ts: number; reqId?: string }
+  | {
+      type: 'error';
+      code: ErrorCode;
+      message: string;
+      action?: string;
+      reqId?: string;
+      clientMsgId?: string;
+      retryAfterMs?: number;
+    };
+
+export type ServerEventType = ServerEvent['type'];
+export type EventOf<T extends ServerEventType> = Extract<ServerEvent, { type: T }>;
+
+export function errorEvent(err: ProtocolError): EventOf<'error'> {
+  return { type: 'error', code: err.code, message: err.message, ...err.details };
+}

@@ -1,0 +1,64 @@
+/**
+ * Table shapes, written once and used by both the CDK construct (AWS) and the
+ * local stack (DynamoDB Local), so the two cannot drift.
+ */
+
+export interface TableShape {
+  /** Logical name; physical names are chosen by CloudFormation or the local stack. */
+  id: 'connections' | 'chat';
+  partitionKey: string;
+  sortKey: string;
+  ttlAttribute: string;
+  globalSecondaryIndexes: { indexName: string; partitionKey: string; sortKey: string }[];
+  /** Global-table ready: replicated across regions when Parley goes multi-region. */
+  global: boolean;
+}
+
+/**
+ * connections: regional by nature, because a connection id is only valid on
+ * the API endpoint of the region that issued it.
+ *   pk C#<connectionId>  sk C             the connection (user, joined rooms, rate bucket)
+ *   pk R#<room>          sk C#<connId>    one row per connection in a room: the fan-out Query
+ */
+export const CONNECTIONS_TABLE: TableShape = {
+  id: 'connections',
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  ttlAttribute: 'expiresAt',
+  globalSecondaryIndexes: [],
+  global: false,
+};
+
+/**
+ * chat: rooms, members, messages, idempotency keys and the user-name registry.
+ *   pk R#<room>   sk META                 room metadata and lastSeq (the sequencer)
+ *   pk R#<room>   sk M#<userId>           membership of a private room      (gsi1: U#<userId> / <room>)
+ *   pk R#<room>   sk S#<seq, 12 digits>   a message, ordered by seq
+ *   pk R#<room>   sk D#<userId>#<cmid>    idempotency key -> seq, expires after a day
+ *   pk U#<name>   sk U                    user name -> user id, for invites
+ * Public rooms carry gsi1: PUBLIC / <room>, so listing them is one Query.
+ */
+export const CHAT_TABLE: TableShape = {
+  id: 'chat',
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  ttlAttribute: 'expiresAt',
+  globalSecondaryIndexes: [{ indexName: 'gsi1', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' }],
+  global: true,
+};
+
+export const TABLES = [CONNECTIONS_TABLE, CHAT_TABLE] as const;
+
+/** Environment variable names through which functions learn their configuration. */
+export const ENV = {
+  connectionsTable: 'PARLEY_CONNECTIONS_TABLE',
+  chatTable: 'PARLEY_CHAT_TABLE',
+  /** Local mode only: where @connections lives (AWS derives it from the event). */
+  managementEndpoint: 'PARLEY_MANAGEMENT_ENDPOINT',
+  userPoolId: 'PARLEY_USER_POOL_ID',
+  userPoolClientId: 'PARLEY_USER_POOL_CLIENT_ID',
+  /** Local mode only: cognito-local's issuer, e.g. http://127.0.0.1:9229/<poolId>. */
+  tokenIssuer: 'PARLEY_TOKEN_ISSUER',
+  fanoutConcurrency: 'PARLEY_FANOUT_CONCURRENCY',
+  homeRegion: 'PARLEY_HOME_REGION',
+} as const;
