@@ -1,0 +1,56 @@
+import { removeConnection, roomConnections, type RoomConnection } from './connections';
+import type { ChatDeps } from './deps';
+import type { ServerEvent } from './protocol';
+
+const encoder = new TextEncoder();
+export const encodeEvent = (event: ServerEvent): Uint8Array => encoder.encode(JSON.stringify(event));
+
+/** Runs `fn` over `items` with at most `limit` in flight: neither a serial loop nor an unbounded Promise.all. */
+export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+export interface FanoutResult {
+  delivered: number;
+  gone: number;
+  failed: number;
+}
+
+/**
+ * Posts one event to many connections. A recipient that API Gateway reports
+ * gone (410) is pruned with all its room rows; other failures are counted and
+ * logged, never thrown, so one bad socket cannot fail a send for the room.
+ */
+export async function deliver(deps: ChatDeps, recipients: readonly RoomConnection[], event: ServerEvent): Promise<FanoutResult> {
+  const data = encodeEvent(event);
+  const result: FanoutResult = { delivered: 0, gone: 0, failed: 0 };
+  await forEachLimit(recipients, deps.fanoutConcurrency, async (r) => {
+    try {
+      if ((await deps.notifier.post(r.connectionId, data)) === 'ok') {
+        result.delivered++;
+        return;
+      }
+      result.gone++;
+      await removeConnection(deps, r.connectionId);
+    } catch (err) {
+      result.failed++;
+      console.warn(JSON.stringify({ msg: 'post failed', connectionId: r.connectionId, error: String(err) }));
+    }
+  });
+  return result;
+}
+
+/** Everyone in the room (optionally but one connection) gets the event. */
+export async function broadcast(deps: ChatDeps, room: string, event: ServerEvent, except?: string): Promise<FanoutResult> {
+  const recipients = await roomConnections(deps, room);
+  return deliver(deps, except ? recipients.filter((r) => r.connectionId !== except) : recipients, event);
+}
+
+/** A reply to the caller. A caller that has gone is not pruned here: its own $disconnect does that. */
+export async function reply(deps: ChatDeps, connectionId: string, event: ServerEvent): Promise<void> {
+  await deps.notifier.post(connectionId, encodeEvent(event));
+}

@@ -1,0 +1,221 @@
+/** The domain modules called directly, against DynamoDB Local. */
+import { describe, expect, it, beforeAll } from 'vitest';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { connect, disconnect, perform } from '../amplify/core/chat';
+import { getConnection, registerConnection, roomConnections } from '../amplify/core/connections';
+import { forEachLimit } from '../amplify/core/fanout';
+import { keys } from '../amplify/core/keys';
+import { history, postMessage } from '../amplify/core/messages';
+import { ProtocolError, type EventOf, type ServerEvent } from '../amplify/core/protocol';
+import { admit } from '../amplify/core/ratelimit';
+import { createRoom, ensureRoom, listRooms, accessibleRoom, claimUserName } from '../amplify/core/rooms';
+import { domainFixture, type DomainFixture } from './support/domain';
+
+const alice = { userId: 'u-alice', userName: 'alice' };
+const bob = { userId: 'u-bob', userName: 'bob' };
+const eve = { userId: 'u-eve', userName: 'eve' };
+
+async function code(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof ProtocolError) return err.code;
+    throw err;
+  }
+  return 'ok';
+}
+
+const ofType = <T extends ServerEvent['type']>(events: ServerEvent[], type: T) => events.filter((e): e is EventOf<T> => e.type === type);
+
+describe('messages', () => {
+  let f: DomainFixture;
+  beforeAll(async () => {
+    f = await domainFixture();
+    await ensureRoom(f.deps);
+  });
+
+  it('gives concurrent senders gapless, strictly increasing seqs', async () => {
+    await createRoom(f.deps, alice, { id: 'race', private: false, invite: [] });
+    const posted = await Promise.all(Array.from({ length: 25 }, (_, i) => postMessage(f.deps, 'race', i % 2 ? alice : bob, `m${i}`)));
+    const seqs = posted.map((p) => p.message.seq).sort((a, b) => a - b);
+    expect(seqs).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    const page = await history(f.deps, 'race', { after: 0, limit: 100 });
+    expect(page.messages.map((m) => m.seq)).toEqual(seqs);
+    expect(new Set(page.messages.map((m) => m.text)).size).toBe(25);
+  });
+
+  it('stores a retried clientMsgId once and answers with the original', async () => {
+    await createRoom(f.deps, alice, { id: 'idem', private: false, invite: [] });
+    const first = await postMessage(f.deps, 'idem', alice, 'hello', 'cmid-1');
+    const again = await postMessage(f.deps, 'idem', alice, 'hello', 'cmid-1');
+    const racing = await Promise.all([1, 2, 3].map(() => postMessage(f.deps, 'idem', alice, 'race', 'cmid-2')));
+    expect(first.duplicate).toBe(false);
+    expect(again).toEqual({ message: first.message, duplicate: true });
+    expect(racing.filter((r) => !r.duplicate)).toHaveLength(1);
+    expect(new Set(racing.map((r) => r.message.id)).size).toBe(1);
+    // The same id from another user is a different message.
+    const bobs = await postMessage(f.deps, 'idem', bob, 'mine', 'cmid-1');
+    expect(bobs.duplicate).toBe(false);
+    const all = await history(f.deps, 'idem', {});
+    expect(all.messages.map((m) => m.text)).toEqual(['hello', 'race', 'mine']);
+  });
+
+  it('pages history back from the newest and forward from a seq', async () => {
+    await createRoom(f.deps, alice, { id: 'pages', private: false, invite: [] });
+    for (let i = 1; i <= 120; i++) await postMessage(f.deps, 'pages', alice, `n${i}`);
+    const newest = await history(f.deps, 'pages', {});
+    expect(newest.messages.map((m) => m.seq)).toEqual(Array.from({ length: 50 }, (_, i) => 71 + i));
+    expect(newest.hasMore).toBe(true);
+    const older = await history(f.deps, 'pages', { before: 71, limit: 60 });
+    expect(older.messages[0]?.seq).toBe(11);
+    expect(older.messages.at(-1)?.seq).toBe(70);
+    const oldest = await history(f.deps, 'pages', { before: 11 });
+    expect(oldest.messages.map((m) => m.seq)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    expect(oldest.hasMore).toBe(false);
+    const forward = await history(f.deps, 'pages', { after: 100, limit: 10 });
+    expect(forward.messages.map((m) => m.seq)).toEqual(Array.from({ length: 10 }, (_, i) => 101 + i));
+    expect(forward.hasMore).toBe(true);
+    const tail = await history(f.deps, 'pages', { after: 115 });
+    expect(tail.messages.map((m) => m.seq)).toEqual([116, 117, 118, 119, 120]);
+    expect(tail.hasMore).toBe(false);
+    expect((await history(f.deps, 'pages', { before: 1 })).messages).toEqual([]);
+  });
+
+  it('refuses to post to a room that does not exist', async () => {
+    expect(await code(postMessage(f.deps, 'nowhere', alice, 'x'))).toBe('room_not_found');
+  });
+});
+
+describe('rooms', () => {
+  let f: DomainFixture;
+  beforeAll(async () => {
+    f = await domainFixture();
+    await Promise.all([alice, bob, eve].map((u) => claimUserName(f.deps, u)));
+  });
+
+  it('lets only members see a private room, and hides it from strangers', async () => {
+    await createRoom(f.deps, alice, { id: 'secret', name: 'Secret', private: true, invite: ['BOB'] });
+    await createRoom(f.deps, alice, { id: 'open', private: false, invite: [] });
+    expect((await accessibleRoom(f.deps, 'secret', bob.userId)).name).toBe('Secret');
+    expect(await code(accessibleRoom(f.deps, 'secret', eve.userId))).toBe('room_not_found');
+    expect((await listRooms(f.deps, bob.userId)).map((r) => r.id)).toContain('secret');
+    const evesRooms = (await listRooms(f.deps, eve.userId)).map((r) => r.id);
+    expect(evesRooms).toContain('open');
+    expect(evesRooms).not.toContain('secret');
+  });
+
+  it('rejects duplicates and unknown invitees without writing anything', async () => {
+    expect(await code(createRoom(f.deps, bob, { id: 'open', private: false, invite: [] }))).toBe('room_exists');
+    expect(await code(createRoom(f.deps, bob, { id: 'ghosts', private: true, invite: ['casper'] }))).toBe('unknown_user');
+    const meta = await f.deps.db.send(new GetCommand({ TableName: f.deps.tables.chat, Key: keys.roomMeta('ghosts') }));
+    expect(meta.Item).toBeUndefined();
+  });
+
+  it('keeps the first claim on a user name', async () => {
+    expect(await claimUserName(f.deps, { userId: 'u-impostor', userName: 'Alice' })).toBe(false);
+    expect(await claimUserName(f.deps, alice)).toBe(true);
+  });
+});
+
+describe('rate limit', () => {
+  it('admits a burst, then refuses with a retry hint, then recovers at the sustained rate', async () => {
+    const f = await domainFixture();
+    await registerConnection(f.deps, 'c1', alice);
+    const limit = { perSecond: 10, burst: 20 };
+    const results = [];
+    for (let i = 0; i < 21; i++) results.push(await admit(f.deps, 'c1', limit));
+    expect(results.slice(0, 20).every((r) => r.ok)).toBe(true);
+    const refused = results[20]!;
+    expect(refused.ok).toBe(false);
+    expect('retryAfterMs' in refused && refused.retryAfterMs).toBeGreaterThan(0);
+    expect('retryAfterMs' in refused && refused.retryAfterMs).toBeLessThanOrEqual(100);
+    f.clock.now += 100;
+    expect((await admit(f.deps, 'c1', limit)).ok).toBe(true);
+    expect((await admit(f.deps, 'c1', limit)).ok).toBe(false);
+    f.clock.now += 5000;
+    const concurrent = await Promise.all(Array.from({ length: 30 }, () => admit(f.deps, 'c1', limit)));
+    expect(concurrent.filter((r) => r.ok)).toHaveLength(20);
+  });
+
+  it('reports a connection it does not know', async () => {
+    const f = await domainFixture();
+    expect(await admit(f.deps, 'nobody')).toEqual({ ok: false, missing: true });
+  });
+});
+
+describe('connections and fan-out', () => {
+  it('ignores expired rows, which TTL has not swept yet', async () => {
+    const f = await domainFixture();
+    await registerConnection(f.deps, 'old', alice);
+    f.clock.now += 3 * 60 * 60 * 1000;
+    await registerConnection(f.deps, 'new', bob);
+    expect(await getConnection(f.deps, 'old')).toBeUndefined();
+    expect((await roomConnections(f.deps, 'lobby')).map((c) => c.connectionId)).toEqual(['new']);
+  });
+
+  it('prunes a gone recipient with all its rooms, and not the sender', async () => {
+    const f = await domainFixture();
+    await connect(f.deps, { ...alice, connectionId: 'a1' });
+    await connect(f.deps, { ...bob, connectionId: 'b1' });
+    await perform(f.deps, { ...bob, connectionId: 'b1' }, { action: 'createroom', room: 'side', private: false, invite: [] });
+    f.notifier.gone.add('b1');
+    await perform(f.deps, { ...alice, connectionId: 'a1' }, { action: 'sendmessage', message: 'anyone?' });
+    expect(await getConnection(f.deps, 'b1')).toBeUndefined();
+    expect(await roomConnections(f.deps, 'side')).toEqual([]);
+    expect(await getConnection(f.deps, 'a1')).toBeDefined();
+    expect(ofType(f.notifier.of('a1'), 'ack')).toHaveLength(1);
+  });
+
+  it('keeps at most the configured number of posts in flight', async () => {
+    let inFlight = 0;
+    let peak = 0;
+    await forEachLimit(Array.from({ length: 200 }, (_, i) => i), 16, async () => {
+      peak = Math.max(peak, ++inFlight);
+      await new Promise((r) => setTimeout(r, 2));
+      inFlight--;
+    });
+    expect(peak).toBe(16);
+  });
+
+  it('delivers to every connection of a big room with bounded concurrency', async () => {
+    const f = await domainFixture({ latencyMs: 5, fanoutConcurrency: 32 });
+    await ensureRoom(f.deps);
+    for (let i = 0; i < 150; i++) await registerConnection(f.deps, `m${i}`, { userId: `u${i}`, userName: `user${i}` });
+    await perform(f.deps, { userId: 'u0', userName: 'user0', connectionId: 'm0' }, { action: 'sendmessage', message: 'hi all' });
+    const received = [...f.notifier.sent.values()].filter((events) => events.some((e) => e.type === 'message'));
+    expect(received).toHaveLength(150);
+    // The fan-out keeps to its limit; the sender's ack travels beside it.
+    expect(f.notifier.maxInFlight).toBeLessThanOrEqual(32 + 1);
+  });
+});
+
+describe('chat actions', () => {
+  it('announces presence once per user, not per tab', async () => {
+    const f = await domainFixture();
+    await connect(f.deps, { ...alice, connectionId: 'a1' });
+    await connect(f.deps, { ...bob, connectionId: 'b1' });
+    await connect(f.deps, { ...bob, connectionId: 'b2' });
+    const joins = ofType(f.notifier.of('a1'), 'presence').filter((p) => p.event === 'join');
+    expect(joins.map((p) => p.user.name)).toEqual(['bob']);
+    expect(joins[0]?.members.map((m) => m.name)).toEqual(['alice', 'bob']);
+    await disconnect(f.deps, 'b1');
+    expect(ofType(f.notifier.of('a1'), 'presence').filter((p) => p.event === 'leave')).toHaveLength(0);
+    await disconnect(f.deps, 'b2');
+    const leaves = ofType(f.notifier.of('a1'), 'presence').filter((p) => p.event === 'leave');
+    expect(leaves.map((p) => [p.user.name, p.members.map((m) => m.name)])).toEqual([['bob', ['alice']]]);
+  });
+
+  it('requires joining before posting or typing', async () => {
+    const f = await domainFixture();
+    await connect(f.deps, { ...alice, connectionId: 'a1' });
+    await createRoom(f.deps, bob, { id: 'elsewhere', private: false, invite: [] });
+    const caller = { ...alice, connectionId: 'a1' };
+    expect(await code(perform(f.deps, caller, { action: 'sendmessage', message: 'x', room: 'elsewhere' }))).toBe('not_joined');
+    expect(await code(perform(f.deps, caller, { action: 'typing', room: 'elsewhere' }))).toBe('not_joined');
+    await perform(f.deps, caller, { action: 'joinroom', room: 'elsewhere' });
+    await perform(f.deps, caller, { action: 'sendmessage', message: 'now I can' });
+    const ack = ofType(f.notifier.of('a1'), 'ack')[0];
+    // The tutorial form posts to the room joined last.
+    expect(ack?.room).toBe('elsewhere');
+  });
+});
