@@ -1,0 +1,30 @@
+/**
+ * Module-scope wiring shared by the handlers: built once per container, so
+ * warm invocations reuse the DynamoDB client and its connections.
+ */
+import type { APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
+import { chatConfigFromEnv } from '../core/config';
+import { createDocumentClient, managementClient, managementEndpointFor, managementNotifier, type ChatDeps } from '../core/deps';
+
+const config = chatConfigFromEnv();
+const db = createDocumentClient();
+
+/** Dependencies for one invocation: the @connections endpoint is the event's own. */
+export function depsFor(requestContext: { domainName: string; stage: string }): ChatDeps {
+  return {
+    db,
+    tables: config.tables,
+    notifier: managementNotifier(managementClient(managementEndpointFor(config, requestContext))),
+    fanoutConcurrency: config.fanoutConcurrency,
+    homeRegion: config.homeRegion,
+    now: Date.now,
+  };
+}
+
+/** API Gateway's WebSocket event; every route also carries the $connect authorizer's context. */
+export type WebSocketEvent = APIGatewayProxyWebsocketEventV2 & { requestContext: { authorizer?: unknown } };
+
+export interface WebSocketResult {
+  statusCode: number;
+  body?: string;
+}

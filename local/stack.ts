@@ -1,0 +1,161 @@
+/**
+ * The whole of Parley on one machine: DynamoDB Local, cognito-local, and the
+ * local API Gateway running the real Lambda handlers in this process.
+ *
+ * Handlers read their configuration once, at import, exactly as in Lambda, so
+ * one process hosts one stack: start it once (npm start) or once per test file.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { CHAT_TABLE, CONNECTIONS_TABLE, ENV } from '../amplify/realtime/tables';
+import { CONFIRMATION_CODE, localIdToken, startCognito, type LocalCognito } from './cognito';
+import { createTable, dynamoClient, LOCAL_CREDENTIALS, startDynamo } from './dynamodb';
+import { freePort } from './process';
+import { startGateway, type GatewayOptions, type LambdaHandler, type LocalGateway } from './gateway';
+
+export interface StackOptions {
+  gatewayPort?: number;
+  cognitoPort?: number;
+  dynamoPort?: number;
+  /** Reuse a running DynamoDB Local instead of starting one (tests share one per run). */
+  dynamoEndpoint?: string;
+  /** Reuse a running cognito-local and its pool. */
+  cognito?: Omit<LocalCognito, 'stop'>;
+  /** Where cognito-local keeps its state; `.local` in the checkout by default. */
+  dataDir?: string;
+  /** Where to write the app's outputs file (same shape as amplify_outputs.json). */
+  outputsFile?: string;
+  /** Extra gateway behaviour: injected latency, limits, timeouts. */
+  gateway?: Partial<Omit<GatewayOptions, 'routes' | 'authorizer' | 'port'>>;
+  env?: Record<string, string>;
+  echo?: boolean;
+}
+
+export interface LocalOutputs {
+  version: string;
+  auth: Record<string, unknown>;
+  custom: { websocketUrl: string; region: string; local: { userPoolEndpoint: string; confirmationCode: string } };
+}
+
+export interface LocalStack {
+  websocketUrl: string;
+  managementEndpoint: string;
+  dynamoEndpoint: string;
+  cognito: Omit<LocalCognito, 'stop'>;
+  tables: { connections: string; chat: string };
+  gateway: LocalGateway;
+  outputs: LocalOutputs;
+  outputsFile?: string;
+  /** A valid ID token for a local user, created on first use. */
+  token(userName: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_PORTS = { gateway: 3001, cognito: 9229 } as const;
+
+export async function startStack(opts: StackOptions = {}): Promise<LocalStack> {
+  const stops: (() => Promise<void>)[] = [];
+  const close = async () => {
+    for (const stop of stops.reverse()) await stop().catch((err: unknown) => console.error(err));
+  };
+  try {
+    const dynamo = opts.dynamoEndpoint ? undefined : await startDynamo(opts.dynamoPort, opts.echo);
+    if (dynamo) stops.push(dynamo.stop);
+    const dynamoEndpoint = opts.dynamoEndpoint ?? dynamo!.endpoint;
+
+    let cognito = opts.cognito;
+    if (!cognito) {
+      const started = await startCognito({ port: opts.cognitoPort, dataDir: opts.dataDir ?? resolve('.local'), echo: opts.echo });
+      stops.push(started.stop);
+      cognito = started;
+    }
+
+    // Unique names let test files share one DynamoDB Local without seeing each other.
+    const suffix = randomBytes(4).toString('hex');
+    const tables = { connections: `parley-connections-${suffix}`, chat: `parley-chat-${suffix}` };
+    const ddb = dynamoClient(dynamoEndpoint);
+    await createTable(ddb, CONNECTIONS_TABLE, tables.connections);
+    await createTable(ddb, CHAT_TABLE, tables.chat);
+    ddb.destroy();
+
+    // Handlers read the @connections endpoint at import, so the port is chosen before the gateway starts.
+    const port = opts.gatewayPort ?? (await freePort());
+    const stage = opts.gateway?.stage ?? 'production';
+    const managementEndpoint = `http://127.0.0.1:${port}/${stage}`;
+    Object.assign(process.env, {
+      AWS_REGION: 'local',
+      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint,
+      [ENV.connectionsTable]: tables.connections,
+      [ENV.chatTable]: tables.chat,
+      [ENV.managementEndpoint]: managementEndpoint,
+      [ENV.userPoolId]: cognito.userPoolId,
+      [ENV.userPoolClientId]: cognito.clientId,
+      [ENV.tokenIssuer]: cognito.issuer,
+      ...opts.env,
+    });
+    const [authorizer, connect, disconnect, chat] = await Promise.all([
+      import('../amplify/functions/authorizer/handler'),
+      import('../amplify/functions/connect/handler'),
+      import('../amplify/functions/disconnect/handler'),
+      import('../amplify/functions/chat/handler'),
+    ]);
+    const { ACTIONS } = await import('../amplify/core/protocol');
+    const routes: Record<string, LambdaHandler> = {
+      $connect: connect.handler as LambdaHandler,
+      $disconnect: disconnect.handler as LambdaHandler,
+      $default: chat.handler as LambdaHandler,
+      ...Object.fromEntries(ACTIONS.map((a) => [a, chat.handler as LambdaHandler])),
+    };
+    const gateway = await startGateway({ ...opts.gateway, port, routes, authorizer: { handler: authorizer.handler as LambdaHandler } });
+    stops.push(() => gateway.close());
+
+    const outputs = localOutputs(gateway.url, cognito);
+    if (opts.outputsFile) {
+      mkdirSync(dirname(opts.outputsFile), { recursive: true });
+      writeFileSync(opts.outputsFile, `${JSON.stringify(outputs, null, 2)}\n`);
+    }
+    const pool = cognito;
+    return {
+      websocketUrl: gateway.url,
+      managementEndpoint: gateway.managementEndpoint,
+      dynamoEndpoint,
+      cognito: pool,
+      tables,
+      gateway,
+      outputs,
+      outputsFile: opts.outputsFile,
+      token: (userName) => localIdToken(pool, userName),
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/** The same shape as Amplify's amplify_outputs.json, plus what only local mode needs. */
+function localOutputs(websocketUrl: string, cognito: Omit<LocalCognito, 'stop'>): LocalOutputs {
+  return {
+    version: '1.4',
+    auth: {
+      aws_region: 'local',
+      user_pool_id: cognito.userPoolId,
+      user_pool_client_id: cognito.clientId,
+      username_attributes: ['email'],
+      standard_required_attributes: ['email', 'preferred_username'],
+      user_verification_types: ['email'],
+      unauthenticated_identities_enabled: false,
+      mfa_configuration: 'NONE',
+      password_policy: { min_length: 8, require_lowercase: true, require_numbers: true, require_symbols: true, require_uppercase: true },
+      groups: [],
+    },
+    custom: {
+      websocketUrl,
+      region: 'local',
+      local: { userPoolEndpoint: cognito.endpoint, confirmationCode: CONFIRMATION_CODE },
+    },
+  };
+}

@@ -1,0 +1,28 @@
+/**
+ * One DynamoDB Local and one cognito-local for the whole run; each test file
+ * makes its own tables, so files stay independent while sharing the slow JVM.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { startCognito, type LocalCognito } from '../local/cognito';
+import { startDynamo } from '../local/dynamodb';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    dynamoEndpoint: string;
+    cognito: Omit<LocalCognito, 'stop'>;
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'parley-test-'));
+  const [dynamo, cognito] = await Promise.all([startDynamo(), startCognito({ dataDir })]);
+  project.provide('dynamoEndpoint', dynamo.endpoint);
+  project.provide('cognito', { endpoint: cognito.endpoint, userPoolId: cognito.userPoolId, clientId: cognito.clientId, issuer: cognito.issuer });
+  return async () => {
+    await Promise.all([dynamo.stop(), cognito.stop()]);
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+}

@@ -1,0 +1,232 @@
+/**
+ * The real handlers behind the local API Gateway, driven by real WebSocket
+ * clients with real cognito-local tokens, on DynamoDB Local.
+ */
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { keys } from '../amplify/core/keys';
+import { expiresAtFrom } from '../amplify/core/connections';
+import { dynamoClient } from '../local/dynamodb';
+import type { LocalStack } from '../local/stack';
+import { TestClient } from './support/client';
+import { testStack } from './support/stack';
+
+let stack: LocalStack;
+let db: DynamoDBDocumentClient;
+const clients: TestClient[] = [];
+
+async function client(user: string): Promise<TestClient> {
+  const c = await TestClient.connect(stack.websocketUrl, await stack.token(user));
+  clients.push(c);
+  return c;
+}
+
+async function lastSeq(room: string): Promise<number> {
+  const res = await db.send(new GetCommand({ TableName: stack.tables.chat, Key: keys.roomMeta(room), ConsistentRead: true }));
+  return Number(res.Item?.lastSeq ?? 0);
+}
+
+beforeAll(async () => {
+  stack = await testStack();
+  db = DynamoDBDocumentClient.from(dynamoClient(stack.dynamoEndpoint));
+});
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await stack?.close();
+});
+
+describe('the tutorial flow', () => {
+  it('delivers {"action":"sendmessage","message":…} to everyone in the lobby', async () => {
+    const alice = await client('alice');
+    const bob = await client('bob');
+    alice.send({ action: 'sendmessage', message: 'hello, everyone!' });
+    const [atBob, atAlice, ack] = await Promise.all([
+      bob.next('message', (m) => m.text === 'hello, everyone!'),
+      alice.next('message', (m) => m.text === 'hello, everyone!'),
+      alice.next('ack'),
+    ]);
+    expect(atBob).toMatchObject({ room: 'lobby', senderName: 'alice', seq: ack.seq });
+    expect(atAlice.id).toBe(atBob.id);
+    // The tutorial's own text spells the action sendMessage; API Gateway would route that to $default.
+    bob.send({ action: 'sendMessage', message: 'How are you ?' });
+    expect((await alice.next('message', (m) => m.text === 'How are you ?')).senderName).toBe('bob');
+  });
+});
+
+describe('rooms', () => {
+  it('keeps a room’s traffic inside it', async () => {
+    const carol = await client('carol');
+    const dave = await client('dave');
+    const outsider = await client('erin');
+    expect(await carol.request('joined', { action: 'createroom', room: 'book-club' })).toMatchObject({ type: 'joined' });
+    expect(await dave.request('joined', { action: 'joinroom', room: 'book-club' })).toMatchObject({ type: 'joined' });
+    const presence = await carol.next('presence', (p) => p.room === 'book-club' && p.user.name === 'dave');
+    expect(presence.members.map((m) => m.name)).toEqual(['carol', 'dave']);
+    carol.send({ action: 'sendmessage', room: 'book-club', message: 'chapter 3?', clientMsgId: 'c3' });
+    expect((await dave.next('message', (m) => m.room === 'book-club')).text).toBe('chapter 3?');
+    dave.send({ action: 'typing', room: 'book-club' });
+    expect((await carol.next('typing')).user.name).toBe('dave');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(outsider.events.filter((e) => e.type === 'message' && e.room === 'book-club')).toEqual([]);
+    expect(outsider.events.filter((e) => e.type === 'typing')).toEqual([]);
+  });
+
+  it('hides a private room from strangers and lets invitees in', async () => {
+    const owner = await client('frank');
+    const friend = await client('grace');
+    const stranger = await client('heidi');
+    const created = await owner.request('joined', { action: 'createroom', room: 'secret', private: true, invite: ['grace'] });
+    expect(created).toMatchObject({ type: 'joined', room: { id: 'secret', private: true } });
+    for (const action of [
+      { action: 'joinroom', room: 'secret' },
+      { action: 'history', room: 'secret' },
+      { action: 'sendmessage', room: 'secret', message: 'let me in' },
+      { action: 'typing', room: 'secret' },
+    ] as const) {
+      const res = await stranger.request('joined', action);
+      expect(res.type).toBe('error');
+      expect(['room_not_found', 'not_joined']).toContain(res.type === 'error' && res.code);
+    }
+    const rooms = await stranger.request('rooms', { action: 'listrooms' });
+    expect(rooms.type === 'rooms' && rooms.rooms.map((r) => r.id)).not.toContain('secret');
+    const friendRooms = await friend.request('rooms', { action: 'listrooms' });
+    expect(friendRooms.type === 'rooms' && friendRooms.rooms.map((r) => r.id)).toContain('secret');
+    expect((await friend.request('joined', { action: 'joinroom', room: 'secret' })).type).toBe('joined');
+    expect(await lastSeq('secret')).toBe(0);
+  });
+
+  it('takes identity from the token, whatever the frame claims', async () => {
+    const mallory = await client('mallory');
+    const victim = await client('victor');
+    mallory.send({ action: 'sendmessage', message: 'I am victor', senderName: 'victor', senderId: 'x', userName: 'victor' });
+    const seen = await victim.next('message', (m) => m.text === 'I am victor');
+    expect(seen.senderName).toBe('mallory');
+  });
+});
+
+describe('ordering, history and catch-up', () => {
+  it('pages history and catches a reconnecting client up with no gap', async () => {
+    const writer = await client('ivan');
+    await writer.request('joined', { action: 'createroom', room: 'log' });
+    let reader = await client('judy');
+    await reader.request('joined', { action: 'joinroom', room: 'log' });
+    for (let i = 1; i <= 5; i++) expect((await writer.request('ack', { action: 'sendmessage', room: 'log', message: `m${i}`, clientMsgId: `log-${i}` })).type).toBe('ack');
+    const seen = [];
+    for (let i = 1; i <= 5; i++) seen.push(await reader.next('message', (m) => m.room === 'log'));
+    const lastSeen = Math.max(...seen.map((m) => m.seq));
+    await reader.close();
+    for (let i = 6; i <= 12; i++) await writer.request('ack', { action: 'sendmessage', room: 'log', message: `m${i}`, clientMsgId: `log-${i}` });
+    reader = await client('judy');
+    await reader.request('joined', { action: 'joinroom', room: 'log' });
+    const page = await reader.request('history', { action: 'history', room: 'log', after: lastSeen, limit: 4 });
+    const rest = page.type === 'history' && page.hasMore ? await reader.request('history', { action: 'history', room: 'log', after: lastSeen + 4 }) : page;
+    const caughtUp = [...(page.type === 'history' ? page.messages : []), ...(rest.type === 'history' ? rest.messages : [])];
+    expect(caughtUp.map((m) => m.text)).toEqual(['m6', 'm7', 'm8', 'm9', 'm10', 'm11', 'm12']);
+    expect(caughtUp.map((m) => m.seq)).toEqual(Array.from({ length: 7 }, (_, i) => lastSeen + 1 + i));
+    const older = await reader.request('history', { action: 'history', room: 'log', before: 3 });
+    expect(older.type === 'history' && older.messages.map((m) => m.text)).toEqual(['m1', 'm2']);
+  });
+
+  it('answers a retried send with the first ack and stores it once', async () => {
+    const kim = await client('kim');
+    const before = await lastSeq('lobby');
+    const first = await kim.request('ack', { action: 'sendmessage', message: 'only once', clientMsgId: 'retry-1' });
+    const second = await kim.request('ack', { action: 'sendmessage', message: 'only once', clientMsgId: 'retry-1' });
+    expect(first.type === 'ack' && first.duplicate).toBe(false);
+    expect(second).toMatchObject({ type: 'ack', duplicate: true, seq: first.type === 'ack' ? first.seq : -1 });
+    expect(await lastSeq('lobby')).toBe(before + 1);
+  });
+});
+
+describe('stale connections', () => {
+  it('prunes a recipient API Gateway says is gone (410), and delivers to the rest', async () => {
+    const sender = await client('leo');
+    const ghost = 'R2hvc3QrLz0=';
+    const expiresAt = expiresAtFrom(Date.now());
+    await db.send(new PutCommand({ TableName: stack.tables.connections, Item: { ...keys.connection(ghost), connectionId: ghost, userId: 'g', userName: 'ghost', rooms: new Set(['lobby']), expiresAt } }));
+    await db.send(new PutCommand({ TableName: stack.tables.connections, Item: { ...keys.roomConnection('lobby', ghost), connectionId: ghost, userId: 'g', userName: 'ghost', expiresAt } }));
+    expect((await sender.request('ack', { action: 'sendmessage', message: 'boo' })).type).toBe('ack');
+    await sender.next('message', (m) => m.text === 'boo');
+    // Pruning runs beside delivery, so the sender may hear its own message first.
+    await vi.waitFor(async () => {
+      const row = await db.send(new GetCommand({ TableName: stack.tables.connections, Key: keys.roomConnection('lobby', ghost) }));
+      expect(row.Item).toBeUndefined();
+      const conn = await db.send(new GetCommand({ TableName: stack.tables.connections, Key: keys.connection(ghost) }));
+      expect(conn.Item).toBeUndefined();
+    });
+    const lobby = await db.send(
+      new QueryCommand({
+        TableName: stack.tables.connections,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': keys.roomPk('lobby') },
+      }),
+    );
+    expect(lobby.Items?.some((i) => i.userName === 'leo')).toBe(true);
+    expect((await sender.request('pong', { action: 'ping' })).type).toBe('pong');
+  });
+});
+
+describe('limits and bad input', () => {
+  it('rate-limits a flood with typed errors and stays usable', async () => {
+    const flooder = await client('mike');
+    const before = await lastSeq('lobby');
+    for (let i = 0; i < 40; i++) flooder.send({ action: 'sendmessage', message: `flood ${i}`, clientMsgId: `f${i}` });
+    const limited = await flooder.next('error', (e) => e.code === 'rate_limited');
+    expect(limited.retryAfterMs).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 2500));
+    const acks = flooder.events.filter((e) => e.type === 'ack').length;
+    const refusals = flooder.events.filter((e) => e.type === 'error' && e.code === 'rate_limited').length + 1;
+    expect(acks + refusals).toBe(40);
+    expect(acks).toBeGreaterThanOrEqual(20);
+    expect(acks).toBeLessThan(40);
+    expect(await lastSeq('lobby')).toBe(before + acks);
+    expect((await flooder.request('ack', { action: 'sendmessage', message: 'calm again' })).type).toBe('ack');
+  });
+
+  const badFrames: [string, string | Buffer, string][] = [
+    ['not JSON', '{"action":"sendmessage",', 'bad_json'],
+    ['a JSON array', '[1,2,3]', 'bad_json'],
+    ['a JSON string', '"sendmessage"', 'bad_json'],
+    ['no action', '{"message":"hi"}', 'bad_request'],
+    ['a numeric action', '{"action":42}', 'bad_request'],
+    ['an unknown action', '{"action":"deleteeverything"}', 'unknown_action'],
+    ['__proto__ as action', '{"action":"__proto__"}', 'unknown_action'],
+    ['a message that is a number', '{"action":"sendmessage","message":5}', 'bad_request'],
+    ['an empty message', '{"action":"sendmessage","message":"   "}', 'bad_request'],
+    ['4,001 characters', JSON.stringify({ action: 'sendmessage', message: 'x'.repeat(4001) }), 'text_too_long'],
+    ['a lone surrogate', '{"action":"sendmessage","message":"\\ud800"}', 'bad_request'],
+    ['a bad room id', '{"action":"joinroom","room":"../etc"}', 'bad_request'],
+    ['a missing room', '{"action":"joinroom"}', 'bad_request'],
+    ['a room that does not exist', '{"action":"joinroom","room":"atlantis"}', 'room_not_found'],
+    ['history before and after', '{"action":"history","room":"lobby","before":5,"after":1}', 'bad_request'],
+    ['a fractional limit', '{"action":"history","room":"lobby","limit":2.5}', 'bad_request'],
+    ['a binary frame', Buffer.from([0, 1, 2, 3]), 'unsupported_frame'],
+    ['a frame over 32 KB in fragments', JSON.stringify({ action: 'sendmessage', message: 'y'.repeat(40_000) }), 'too_large'],
+  ];
+
+  it.each(badFrames)('answers %s with its error code, stores nothing and stays open', async (_name, frame, expected) => {
+    const c = await client('nina');
+    const before = await lastSeq('lobby');
+    if (typeof frame === 'string' && frame.length > 32_000) {
+      // Browsers send one frame per message, which API Gateway would refuse; a client that fragments gets through.
+      const bytes = Buffer.from(frame);
+      for (let i = 0; i < bytes.length; i += 16_000) c.ws.send(bytes.subarray(i, i + 16_000), { fin: i + 16_000 >= bytes.length, binary: false });
+    } else {
+      c.sendRaw(frame);
+    }
+    const err = await c.next('error');
+    expect(err.code).toBe(expected);
+    expect(err.message.length).toBeGreaterThan(0);
+    expect(await lastSeq('lobby')).toBe(before);
+    expect((await c.request('pong', { action: 'ping' })).type).toBe('pong');
+    await c.close();
+  });
+
+  it('refuses connections without a valid token', async () => {
+    expect(await TestClient.refusal(stack.websocketUrl)).toBe(401);
+    expect(await TestClient.refusal(`${stack.websocketUrl}?token=not-a-jwt`)).toBe(403);
+    const good = await stack.token('olivia');
+    const [h, p] = good.split('.');
+    expect(await TestClient.refusal(`${stack.websocketUrl}?token=${h}.${p}.`)).toBe(403);
+  });
+});
