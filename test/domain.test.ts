@@ -1,11 +1,11 @@
 /** The domain modules called directly, against DynamoDB Local. */
 import { describe, expect, it, beforeAll } from 'vitest';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { connect, disconnect, perform } from '../amplify/core/chat';
 import { getConnection, registerConnection, roomConnections } from '../amplify/core/connections';
 import { forEachLimit } from '../amplify/core/fanout';
 import { keys } from '../amplify/core/keys';
-import { history, postMessage } from '../amplify/core/messages';
+import { GAP_SETTLE_MS, history, postMessage } from '../amplify/core/messages';
 import { ProtocolError, type EventOf, type ServerEvent } from '../amplify/core/protocol';
 import { admit } from '../amplify/core/ratelimit';
 import { createRoom, ensureRoom, listRooms, accessibleRoom, claimUserName } from '../amplify/core/rooms';
@@ -56,8 +56,11 @@ describe('messages', () => {
     // The same id from another user is a different message.
     const bobs = await postMessage(f.deps, 'idem', bob, 'mine', 'cmid-1');
     expect(bobs.duplicate).toBe(false);
-    const all = await history(f.deps, 'idem', {});
+    const all = await history(f.deps, 'idem', { after: 0 });
     expect(all.messages.map((m) => m.text)).toEqual(['hello', 'race', 'mine']);
+    // Retries that raced their original burned a seq each; those are reported, not left as gaps.
+    const seen = [...all.messages.map((m) => m.seq), ...all.skipped].sort((a, b) => a - b);
+    expect(seen).toEqual(Array.from({ length: seen.length }, (_, i) => i + 1));
   });
 
   it('pages history back from the newest and forward from a seq', async () => {
@@ -79,6 +82,29 @@ describe('messages', () => {
     expect(tail.messages.map((m) => m.seq)).toEqual([116, 117, 118, 119, 120]);
     expect(tail.hasMore).toBe(false);
     expect((await history(f.deps, 'pages', { before: 1 })).messages).toEqual([]);
+  });
+
+  it('settles a gap left by a writer that died, but only once it is old', async () => {
+    await createRoom(f.deps, alice, { id: 'crash', private: false, invite: [] });
+    await postMessage(f.deps, 'crash', alice, 'before');
+    // A writer reserves seq 2 and dies before storing it.
+    await f.deps.db.send(
+      new UpdateCommand({
+        TableName: f.deps.tables.chat,
+        Key: keys.roomMeta('crash'),
+        UpdateExpression: 'SET lastSeq = lastSeq + :one',
+        ExpressionAttributeValues: { ':one': 1 },
+      }),
+    );
+    await postMessage(f.deps, 'crash', alice, 'after');
+    const fresh = await history(f.deps, 'crash', { after: 0 });
+    expect(fresh.messages.map((m) => m.seq)).toEqual([1, 3]);
+    expect(fresh.skipped).toEqual([]);
+    f.clock.now += GAP_SETTLE_MS + 1000;
+    const settled = await history(f.deps, 'crash', { after: 0 });
+    expect(settled.skipped).toEqual([2]);
+    expect((await history(f.deps, 'crash', { after: 1 })).skipped).toEqual([2]);
+    f.clock.now -= GAP_SETTLE_MS + 1000;
   });
 
   it('refuses to post to a room that does not exist', async () => {

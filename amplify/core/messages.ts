@@ -1,19 +1,19 @@
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { randomUUID } from 'node:crypto';
 import type { Identity } from './connections';
 import type { ChatDeps } from './deps';
 import { keys, seqKey } from './keys';
 import { LIMITS, ProtocolError, type ChatMessage } from './protocol';
-import { getRoom } from './rooms';
 
 /** Idempotency keys outlive any sane client retry window. */
 const DEDUP_TTL_S = 24 * 60 * 60;
 /**
- * A room's order is decided by one conditional write at a time, so a burst of
- * concurrent senders queues up here; this bounds how long one send may wait.
+ * A reserved seq whose message is still missing this long after a later
+ * message was written belongs to a writer that died (Lambda times out at 25 s),
+ * so readers may settle it as skipped.
  */
-const SEQUENCE_BUDGET_MS = 5000;
+export const GAP_SETTLE_MS = 30_000;
 
 export interface Posted {
   message: ChatMessage;
@@ -33,83 +33,98 @@ function toMessage(item: Record<string, unknown>): ChatMessage {
   };
 }
 
-async function existing(deps: ChatDeps, room: string, sender: Identity, clientMsgId: string): Promise<Posted> {
+async function existing(deps: ChatDeps, room: string, sender: Identity, clientMsgId: string): Promise<Posted | undefined> {
   const dedup = await deps.db.send(
     new GetCommand({ TableName: deps.tables.chat, Key: keys.dedup(room, sender.userId, clientMsgId), ConsistentRead: true }),
   );
-  const seq = Number(dedup.Item?.seq);
+  if (!dedup.Item) return undefined;
+  const seq = Number(dedup.Item.seq);
   const msg = await deps.db.send(new GetCommand({ TableName: deps.tables.chat, Key: keys.message(room, seq), ConsistentRead: true }));
   if (!msg.Item) throw new Error(`Idempotency key points at a missing message ${room}/${seq}`);
   return { message: toMessage(msg.Item), duplicate: true };
 }
 
+/** Marks a reserved seq as holding no message, so readers need not wait for it. Never overwrites a message. */
+async function skip(deps: ChatDeps, room: string, seq: number): Promise<void> {
+  try {
+    await deps.db.send(
+      new PutCommand({
+        TableName: deps.tables.chat,
+        Item: { ...keys.message(room, seq), roomId: room, seq, skipped: true, ts: deps.now() },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  } catch (err) {
+    if (!(err instanceof ConditionalCheckFailedException)) throw err;
+  }
+}
+
 /**
  * Stores a message under the room's next sequence number, exactly once.
  *
- * One transaction moves the room's lastSeq from n to n+1 (conditioned on it
- * still being n), writes the message at n+1 and claims the idempotency key.
- * So seqs are gapless and strictly increasing, a lost race just retries with
- * the new n, and a retried send finds its key taken and returns the original.
+ * The seq comes from an atomic counter on the room (ADD, so concurrent senders
+ * never retry against each other), then one transaction writes the message and
+ * claims the idempotency key. A retry racing its own original finds the key
+ * taken: its reserved seq is marked skipped and it answers with the original.
+ * A writer that fails after reserving marks its seq skipped too; one that dies
+ * outright leaves a gap that readers settle after GAP_SETTLE_MS. So every seq
+ * is, in the end, a message or a skip, and clients can detect real gaps.
  */
 export async function postMessage(deps: ChatDeps, room: string, sender: Identity, text: string, clientMsgId?: string): Promise<Posted> {
-  const meta = await getRoom(deps, room, true);
-  if (!meta) throw new ProtocolError('room_not_found', `No room "${room}"`);
-  let lastSeq = meta.lastSeq;
-  const started = Date.now();
-  for (let attempt = 0; Date.now() - started < SEQUENCE_BUDGET_MS; attempt++) {
-    const seq = lastSeq + 1;
-    const now = deps.now();
-    const message: ChatMessage = { room, seq, id: randomUUID(), senderId: sender.userId, senderName: sender.userName, text, ts: now };
-    try {
+  if (clientMsgId) {
+    const earlier = await existing(deps, room, sender, clientMsgId);
+    if (earlier) return earlier;
+  }
+  let seq: number;
+  try {
+    const res = await deps.db.send(
+      new UpdateCommand({
+        TableName: deps.tables.chat,
+        Key: keys.roomMeta(room),
+        UpdateExpression: 'SET lastSeq = lastSeq + :one',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':one': 1 },
+        ReturnValues: 'UPDATED_NEW',
+      }),
+    );
+    seq = Number(res.Attributes?.lastSeq);
+  } catch (err) {
+    if (err instanceof ConditionalCheckFailedException) throw new ProtocolError('room_not_found', `No room "${room}"`);
+    throw err;
+  }
+  const now = deps.now();
+  const message: ChatMessage = { room, seq, id: randomUUID(), senderId: sender.userId, senderName: sender.userName, text, ts: now };
+  const item = { ...keys.message(room, seq), roomId: room, ...message, ...(clientMsgId ? { clientMsgId } : {}) };
+  try {
+    if (!clientMsgId) {
+      await deps.db.send(new PutCommand({ TableName: deps.tables.chat, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
+    } else {
       await deps.db.send(
         new TransactWriteCommand({
           TransactItems: [
-            {
-              Update: {
-                TableName: deps.tables.chat,
-                Key: keys.roomMeta(room),
-                UpdateExpression: 'SET lastSeq = :seq',
-                ConditionExpression: 'lastSeq = :prev',
-                ExpressionAttributeValues: { ':seq': seq, ':prev': lastSeq },
-                // A lost race hands back the winner's lastSeq, saving a read before the retry.
-                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-              },
-            },
+            { Put: { TableName: deps.tables.chat, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } },
             {
               Put: {
                 TableName: deps.tables.chat,
-                Item: { ...keys.message(room, seq), roomId: room, ...message, ...(clientMsgId ? { clientMsgId } : {}) },
+                Item: { ...keys.dedup(room, sender.userId, clientMsgId), seq, expiresAt: Math.floor(now / 1000) + DEDUP_TTL_S },
                 ConditionExpression: 'attribute_not_exists(pk)',
               },
             },
-            ...(clientMsgId
-              ? [
-                  {
-                    Put: {
-                      TableName: deps.tables.chat,
-                      Item: { ...keys.dedup(room, sender.userId, clientMsgId), seq, expiresAt: Math.floor(now / 1000) + DEDUP_TTL_S },
-                      ConditionExpression: 'attribute_not_exists(pk)',
-                    },
-                  },
-                ]
-              : []),
           ],
         }),
       );
-      return { message, duplicate: false };
-    } catch (err) {
-      if (!(err instanceof TransactionCanceledException)) throw err;
-      const reasons = err.CancellationReasons ?? [];
-      if (clientMsgId && reasons[2]?.Code === 'ConditionalCheckFailed') return existing(deps, room, sender, clientMsgId);
-      const contended = reasons.some((r) => r.Code === 'ConditionalCheckFailed' || r.Code === 'TransactionConflict');
-      if (!contended) throw err;
-      const current = Number(reasons[0]?.Item?.lastSeq?.N);
-      lastSeq = Number.isInteger(current) ? current : ((await getRoom(deps, room, true))?.lastSeq ?? lastSeq);
-      // Another sender took seq n first; back off a little, with jitter, and take the next one.
-      await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 * (attempt + 1))));
     }
+    return { message, duplicate: false };
+  } catch (err) {
+    await skip(deps, room, seq).catch(() => undefined);
+    const lostToOriginal =
+      clientMsgId && err instanceof TransactionCanceledException && err.CancellationReasons?.[1]?.Code === 'ConditionalCheckFailed';
+    if (lostToOriginal) {
+      const earlier = await existing(deps, room, sender, clientMsgId);
+      if (earlier) return earlier;
+    }
+    throw err;
   }
-  throw new ProtocolError('unavailable', 'The room is very busy; please retry');
 }
 
 export interface HistoryQuery {
@@ -120,19 +135,22 @@ export interface HistoryQuery {
 
 export interface HistoryPage {
   messages: ChatMessage[];
+  /** Seqs in this page's range that hold no message and never will. */
+  skipped: number[];
   hasMore: boolean;
 }
 
 /**
  * A page of a room's messages, always ascending by seq.
  * `after` pages forward (catch-up); `before` or nothing pages back from the newest.
+ * A gap older than GAP_SETTLE_MS is settled as skipped on the way.
  */
 export async function history(deps: ChatDeps, room: string, q: HistoryQuery): Promise<HistoryPage> {
   const limit = Math.min(q.limit ?? LIMITS.historyPageDefault, LIMITS.historyPageMax);
+  if (q.before !== undefined && q.before <= 1) return { messages: [], skipped: [], hasMore: false };
   const forward = q.after !== undefined;
-  const low = forward ? seqKey((q.after ?? 0) + 1) : seqKey(0);
-  const high = q.before !== undefined ? seqKey(Math.max(q.before - 1, 0)) : seqKey(Number.MAX_SAFE_INTEGER);
-  if (q.before !== undefined && q.before <= 1) return { messages: [], hasMore: false };
+  const low = seqKey(forward ? (q.after ?? 0) + 1 : 0);
+  const high = q.before !== undefined ? seqKey(q.before - 1) : seqKey(Number.MAX_SAFE_INTEGER);
   const res = await deps.db.send(
     new QueryCommand({
       TableName: deps.tables.chat,
@@ -142,8 +160,25 @@ export async function history(deps: ChatDeps, room: string, q: HistoryQuery): Pr
       Limit: limit + 1,
     }),
   );
-  const items = (res.Items ?? []).map(toMessage);
+  const items = res.Items ?? [];
   const hasMore = items.length > limit;
   const page = items.slice(0, limit);
-  return { messages: forward ? page : page.reverse(), hasMore };
+  if (!forward) page.reverse();
+  const messages: ChatMessage[] = [];
+  const skipped: number[] = [];
+  let expected = forward ? (q.after ?? 0) + 1 : Number(page[0]?.seq ?? 0);
+  for (const item of page) {
+    const seq = Number(item.seq);
+    // A gap below a message written long enough ago can only be a dead writer's.
+    if (seq > expected && Number(item.ts) < deps.now() - GAP_SETTLE_MS) {
+      for (let gap = expected; gap < seq; gap++) {
+        await skip(deps, room, gap);
+        skipped.push(gap);
+      }
+    }
+    if (item.skipped === true) skipped.push(seq);
+    else messages.push(toMessage(item));
+    expected = seq + 1;
+  }
+  return { messages, skipped, hasMore };
 }

@@ -212,7 +212,16 @@ export type ServerEvent =
   | { type: 'left'; room: string; reqId?: string }
   | { type: 'presence'; room: string; event: 'join' | 'leave'; user: UserRef; members: UserRef[] }
   | { type: 'typing'; room: string; user: UserRef }
-  | { type: 'history'; room: string; messages: ChatMessage[]; lastSeq: number; hasMore: boolean; reqId?: string }
+  | {
+      type: 'history';
+      room: string;
+      messages: ChatMessage[];
+      /** Seqs in the page's range that hold no message and never will (a failed or duplicate send). */
+      skipped: number[];
+      lastSeq: number;
+      hasMore: boolean;
+      reqId?: string;
+    }
   | { type: 'rooms'; rooms: RoomSummary[]; reqId?: string }
   | { type: 'pong'; ts: number; reqId?: string }
   | {

@@ -38,7 +38,6 @@ export const FUNCTION_ACCESS: Record<FunctionName, { tables: TableActions; manag
         'dynamodb:BatchGetItem',
         'dynamodb:PutItem',
         'dynamodb:UpdateItem',
-        'dynamodb:ConditionCheckItem',
         'dynamodb:Query',
       ],
     },
