@@ -124,6 +124,8 @@ async function join(deps: ChatDeps, caller: Caller, conn: Connection, roomId: st
 }
 
 async function leave(deps: ChatDeps, caller: Caller, conn: Connection, action: ActionOf<'leaveroom'>): Promise<void> {
+  // Leaving a room you are not in must not tell its members anything.
+  if (!conn.rooms.has(action.room)) throw new ProtocolError('not_joined', `You are not in "${action.room}"`);
   await removeFromRoom(deps, conn, action.room);
   await reply(deps, caller.connectionId, { type: 'left', room: action.room, reqId: action.reqId });
   await announce(deps, action.room, 'leave', caller);

@@ -2,6 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ApiGatewayManagementApiClient, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import type { ChatConfig } from './config';
+import type { LocalAdmission } from './ratelimit';
 
 /** Delivers bytes to one connection; 'gone' means API Gateway no longer knows it (410). */
 export interface Notifier {
@@ -16,6 +17,8 @@ export interface ChatDeps {
   fanoutConcurrency: number;
   homeRegion: string;
   now: () => number;
+  /** This container's memory of recent admissions; optional, it only saves writes. */
+  admission?: LocalAdmission;
 }
 
 /**

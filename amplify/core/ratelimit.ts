@@ -10,6 +10,32 @@ export interface RateLimit {
   burst: number;
 }
 
+const DEFAULT_LIMIT: RateLimit = { perSecond: LIMITS.ratePerSecond, burst: LIMITS.rateBurst };
+
+/**
+ * The same GCRA kept in this container's memory, over the frames this
+ * container passed on. It refuses only a connection that has gone over the
+ * limit here alone, so a flood is turned away without a write, while the
+ * shared limit in the table still decides everything this lets through.
+ */
+export class LocalAdmission {
+  private readonly tat = new Map<string, number>();
+  constructor(private readonly maxEntries = 10_000) {}
+
+  /** Milliseconds to wait, or 0 if this container has no objection. */
+  check(connectionId: string, now: number, limit: RateLimit = DEFAULT_LIMIT): number {
+    const interval = 1000 / limit.perSecond;
+    const tolerance = (limit.burst - 1) * interval;
+    const tat = this.tat.get(connectionId) ?? now;
+    if (tat - now > tolerance) return Math.ceil(tat - tolerance - now);
+    this.tat.delete(connectionId);
+    this.tat.set(connectionId, Math.max(tat, now) + interval);
+    // Maps iterate in insertion order, so the first key is the least recently admitted.
+    if (this.tat.size > this.maxEntries) this.tat.delete(this.tat.keys().next().value as string);
+    return 0;
+  }
+}
+
 export type Admission = { ok: true; connection: Connection } | { ok: false; retryAfterMs: number } | { ok: false; missing: true };
 
 /**
@@ -18,8 +44,10 @@ export type Admission = { ok: true; connection: Connection } | { ok: false; retr
  * one connection never lose an update and need no read first; the winning
  * write returns the whole row, which saves the caller a GetItem.
  */
-export async function admit(deps: ChatDeps, connectionId: string, limit: RateLimit = { perSecond: LIMITS.ratePerSecond, burst: LIMITS.rateBurst }): Promise<Admission> {
+export async function admit(deps: ChatDeps, connectionId: string, limit: RateLimit = DEFAULT_LIMIT): Promise<Admission> {
   const now = deps.now();
+  const wait = deps.admission?.check(connectionId, now, limit) ?? 0;
+  if (wait > 0) return { ok: false, retryAfterMs: wait };
   const interval = 1000 / limit.perSecond;
   const tolerance = (limit.burst - 1) * interval;
   const key = keys.connection(connectionId);
@@ -64,5 +92,7 @@ export async function admitOrThrow(deps: ChatDeps, connectionId: string, limit?:
   const result = await admit(deps, connectionId, limit);
   if (result.ok) return result.connection;
   if ('missing' in result) return undefined;
-  throw new ProtocolError('rate_limited', `Slow down: at most ${LIMITS.ratePerSecond} actions a second`, { retryAfterMs: result.retryAfterMs });
+  throw new ProtocolError('rate_limited', `Slow down: at most ${(limit ?? DEFAULT_LIMIT).perSecond} actions a second`, {
+    retryAfterMs: result.retryAfterMs,
+  });
 }

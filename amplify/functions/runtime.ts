@@ -4,10 +4,12 @@
  */
 import type { APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
 import { chatConfigFromEnv } from '../core/config';
+import { LocalAdmission } from '../core/ratelimit';
 import { createDocumentClient, managementClient, managementEndpointFor, managementNotifier, type ChatDeps } from '../core/deps';
 
 const config = chatConfigFromEnv();
 const db = createDocumentClient();
+const admission = new LocalAdmission();
 
 /** Dependencies for one invocation: the @connections endpoint is the event's own. */
 export function depsFor(requestContext: { domainName: string; stage: string }): ChatDeps {
@@ -18,6 +20,7 @@ export function depsFor(requestContext: { domainName: string; stage: string }): 
     fanoutConcurrency: config.fanoutConcurrency,
     homeRegion: config.homeRegion,
     now: Date.now,
+    admission,
   };
 }
 

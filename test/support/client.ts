@@ -63,6 +63,13 @@ export class TestClient {
     return this.take(match, `${type} for ${reqId}`, timeoutMs) as Promise<EventOf<T> | EventOf<'error'>>;
   }
 
+  /** Sends an action and waits for whatever answers it (matched by reqId). */
+  reply(action: ClientActionInput, timeoutMs = 5000): Promise<ServerEvent> {
+    const reqId = action.reqId ?? `r${Math.random().toString(36).slice(2)}`;
+    this.send({ ...action, reqId });
+    return this.take((e) => (e as { reqId?: string }).reqId === reqId, `a reply to ${reqId}`, timeoutMs);
+  }
+
   private take(match: (e: ServerEvent) => boolean, what: string, timeoutMs: number): Promise<ServerEvent> {
     const seen = this.events.find(match);
     if (seen) {

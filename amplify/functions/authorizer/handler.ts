@@ -15,7 +15,7 @@ export const handler = async (event: APIGatewayRequestAuthorizerEvent): Promise<
   try {
     return policy('Allow', event.methodArn, await verify(token));
   } catch (err) {
-    console.info(JSON.stringify({ msg: 'token rejected', reason: err instanceof Error ? err.name : 'unknown' }));
+    console.info(JSON.stringify({ msg: 'token rejected', reason: err instanceof Error ? err.constructor.name : 'unknown' }));
     return policy('Deny', event.methodArn);
   }
 };

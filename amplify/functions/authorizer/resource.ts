@@ -1,0 +1,17 @@
+import { fileURLToPath } from 'node:url';
+import { defineRealtimeFunction } from '../../realtime/function';
+
+/**
+ * $connect authorizer: verifies the Cognito ID token from `?token=` (aws-jwt-verify).
+ * 256 MB: RS256 verification is CPU work and Lambda CPU scales with memory;
+ * 128 MB makes the first verify (and the JWKS fetch) visibly slower. It runs on
+ * every connect (WebSocket authorizers are not cached), so keep it snappy.
+ * 10 s: only the cold-start JWKS download touches the network.
+ */
+export const authorizer = defineRealtimeFunction({
+  name: 'authorizer',
+  entry: fileURLToPath(new URL('./handler.ts', import.meta.url)),
+  description: 'Parley: Verifies the Cognito ID token on $connect',
+  memoryMB: 256,
+  timeoutSeconds: 10,
+});

@@ -1,0 +1,15 @@
+import { fileURLToPath } from 'node:url';
+import { defineRealtimeFunction } from '../../realtime/function';
+
+/**
+ * $disconnect: removes the connection and its room rows, tells rooms the user left.
+ * 512 MB: presence fan-out is network and CPU bound (JSON + TLS per post) and
+ * Lambda CPU grows with memory. 15 s: best-effort clean-up; nobody waits for it.
+ */
+export const disconnect = defineRealtimeFunction({
+  name: 'disconnect',
+  entry: fileURLToPath(new URL('./handler.ts', import.meta.url)),
+  description: 'Parley: Cleans up a closed WebSocket connection',
+  memoryMB: 512,
+  timeoutSeconds: 15,
+});
