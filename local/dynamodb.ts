@@ -34,13 +34,23 @@ export interface LocalDynamo {
   stop(): Promise<void>;
 }
 
-export async function startDynamo(port?: number, echo = false): Promise<LocalDynamo> {
+/** In memory by default; `dbPath` keeps data across a restart (the fault tests stop and start it). */
+export async function startDynamo(port?: number, echo = false, dbPath?: string): Promise<LocalDynamo> {
   assertJava();
   const p = port ?? (await freePort());
   const dir = jarDir();
   const child = startChild(
     'java',
-    ['-Djava.library.path=./DynamoDBLocal_lib', '-jar', 'DynamoDBLocal.jar', '-inMemory', '-sharedDb', '-disableTelemetry', '-port', String(p)],
+    [
+      '-Djava.library.path=./DynamoDBLocal_lib',
+      '-jar',
+      'DynamoDBLocal.jar',
+      ...(dbPath ? ['-dbPath', dbPath] : ['-inMemory']),
+      '-sharedDb',
+      '-disableTelemetry',
+      '-port',
+      String(p),
+    ],
     { cwd: dir, name: 'dynamodb', echo },
   );
   const endpoint = `http://127.0.0.1:${p}`;

@@ -45,6 +45,12 @@ export interface LocalGateway {
   connectionCount(): number;
   stats(): { posts: number; throttled: number; gone: number; invocations: Record<string, number> };
   dropConnection(connectionId: string): boolean;
+  /** Open connections with their authorizer context, for tests and tools. */
+  listConnections(): { connectionId: string; authorizer: Record<string, unknown> }[];
+  /** Changes the injected @connections latency at run time. */
+  setPostLatency(ms: number): void;
+  /** Fault injection: answer @connections calls for which `fault` returns a status with that status instead. */
+  setManagementFault(fault: ((connectionId: string) => number | undefined) | undefined): void;
   close(): Promise<void>;
 }
 
@@ -215,6 +221,7 @@ export async function startGateway(options: GatewayOptions): Promise<LocalGatewa
   const connections = new Map<string, Connection>();
   const counters = { posts: 0, throttled: 0, gone: 0, invocations: {} as Record<string, number> };
   let managementInFlight = 0;
+  let managementFault: ((connectionId: string) => number | undefined) | undefined;
   let domainName = `${o.host}:${o.port}`;
 
   const baseContext = (connectionId: string, routeKey: string, eventType: WebSocketRequestContext['eventType'], identity: Identity, connectedAt: number): WebSocketRequestContext => {
@@ -453,6 +460,11 @@ export async function startGateway(options: GatewayOptions): Promise<LocalGatewa
       }
       if (o.postLatencyMs > 0) await new Promise((r) => setTimeout(r, o.postLatencyMs));
       const id = decodeURIComponent(url.pathname.slice(prefix.length));
+      const injected = managementFault?.(id);
+      if (injected) {
+        reply(injected, injected >= 500 ? 'InternalServerErrorException' : 'BadRequestException', { message: 'Injected fault' });
+        return;
+      }
       const c = connections.get(id);
       if (!c || c.gone || c.ws.readyState !== WebSocket.OPEN) {
         counters.gone++;
@@ -506,6 +518,13 @@ export async function startGateway(options: GatewayOptions): Promise<LocalGatewa
       if (!c) return false;
       c.ws.terminate();
       return true;
+    },
+    listConnections: () => [...connections.values()].map((c) => ({ connectionId: c.id, authorizer: c.authorizer })),
+    setPostLatency(ms) {
+      o.postLatencyMs = ms;
+    },
+    setManagementFault(fault) {
+      managementFault = fault;
     },
     async close() {
       const pending = [...connections.values()].map((c) => {

@@ -70,6 +70,11 @@ export class TestClient {
     return this.take((e) => (e as { reqId?: string }).reqId === reqId, `a reply to ${reqId}`, timeoutMs);
   }
 
+  /** Any frame, including API Gateway's own untyped ones such as "Internal server error". */
+  takeRaw(match: (e: Record<string, unknown>) => boolean, timeoutMs = 5000): Promise<ServerEvent> {
+    return this.take((e) => match(e as unknown as Record<string, unknown>), 'a gateway frame', timeoutMs);
+  }
+
   private take(match: (e: ServerEvent) => boolean, what: string, timeoutMs: number): Promise<ServerEvent> {
     const seen = this.events.find(match);
     if (seen) {

@@ -1,0 +1,370 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { LIMITS } from '../../amplify/core/protocol';
+import { ChatError } from '../../src/realtime/socket';
+import { FakeChatServer } from './support/fakeServer';
+import { harness, range, sleep, type Harness } from './support/harness';
+
+const waitFor = <T>(fn: () => T, timeout = 4000) => vi.waitFor(fn, { timeout, interval: 10 });
+
+let server: FakeChatServer;
+const clients: Harness[] = [];
+function client(...args: Parameters<typeof harness> extends [unknown, ...infer R] ? R : never): Harness {
+  const h = harness(server, ...args);
+  clients.push(h);
+  return h;
+}
+
+beforeEach(async () => {
+  server = await FakeChatServer.start();
+});
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.socket.stop();
+  await server.close();
+});
+
+/** Counts of each seq delivered, to prove "exactly once". */
+function counts(h: Harness, room: string): Map<number, number> {
+  const m = new Map<number, number>();
+  for (const msg of h.delivered) if (msg.room === room) m.set(msg.seq, (m.get(msg.seq) ?? 0) + 1);
+  return m;
+}
+const deliveredOnce = (h: Harness, room: string) => [...counts(h, room).values()].every((n) => n === 1);
+
+describe('ChatSocket against a real WebSocket server', () => {
+  it('connects with a freshly resolved URL, joins the lobby and loads its newest page', async () => {
+    for (const i of range(1, 60)) server.post('lobby', 'bob', `old ${i}`);
+    const a = client();
+    const joined = vi.fn();
+    a.socket.on('joined', joined);
+    a.socket.start();
+    await waitFor(() => expect(a.seqs('lobby')).toEqual(range(11, 60)));
+    expect(a.states).toEqual(['connecting', 'online']);
+    expect(joined).toHaveBeenCalledWith(expect.objectContaining({ room: expect.objectContaining({ id: 'lobby', lastSeq: 60 }) }));
+    expect(a.socket.lastSeq('lobby')).toBe(60);
+    expect(a.urlCalls()).toBe(1);
+    // Older pages on demand, and they say when the beginning is reached.
+    const page = await a.socket.loadOlder('lobby', 11);
+    expect(page.hasMore).toBe(false);
+    expect(a.seqs('lobby')).toEqual(range(1, 60));
+  });
+
+  it('sends with a clientMsgId, one unacked message per room at a time, in the order written', async () => {
+    const a = client();
+    const acks: number[] = [];
+    a.socket.on('ack', (e) => acks.push(e.seq));
+    a.socket.start();
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(0));
+    const ids = range(1, 8).map((i) => a.socket.sendMessage('lobby', `m${i}`));
+    expect(new Set(ids).size).toBe(8);
+    await waitFor(() => expect(acks).toHaveLength(8));
+    expect(server.maxInflight).toBe(1);
+    expect(server.messages('lobby').map((m) => m.text)).toEqual(range(1, 8).map((i) => `m${i}`));
+    const sent = server.log.filter((l) => l.action.action === 'sendmessage');
+    expect(sent).toHaveLength(8); // no spurious resends either
+    expect(sent.every((l) => 'clientMsgId' in l.action && typeof l.action.clientMsgId === 'string')).toBe(true);
+    await waitFor(() => expect(a.seqs('lobby')).toEqual(range(1, 8)));
+    expect(deliveredOnce(a, 'lobby')).toBe(true);
+  });
+
+  it('queues while disconnected and flushes in order after reconnecting', async () => {
+    const a = client();
+    a.socket.start();
+    await waitFor(() => expect(a.socket.state).toBe('online'));
+    server.refuse = true;
+    server.drop();
+    await waitFor(() => expect(a.socket.state).toBe('reconnecting'));
+    for (const i of range(1, 5)) a.socket.sendMessage('lobby', `offline ${i}`);
+    await sleep(100);
+    expect(server.messages('lobby')).toHaveLength(0);
+    const callsWhileDown = a.urlCalls();
+    expect(callsWhileDown).toBeGreaterThan(1); // a fresh URL (token) for every attempt
+    server.refuse = false;
+    await waitFor(() => expect(server.messages('lobby').map((m) => m.text)).toEqual(range(1, 5).map((i) => `offline ${i}`)));
+    await waitFor(() => expect(a.seqs('lobby')).toEqual(range(1, 5)));
+    expect(a.states).toEqual(['connecting', 'online', 'reconnecting', 'online']);
+    expect(deliveredOnce(a, 'lobby')).toBe(true);
+  });
+
+  it('resends an unacked message after the socket drops, and the server keeps it once', async () => {
+    const a = client();
+    const acks: { seq: number; clientMsgId: string }[] = [];
+    a.socket.on('ack', (e) => acks.push(e));
+    a.socket.start();
+    await waitFor(() => expect(a.socket.state).toBe('online'));
+    server.loseAcks = 1;
+    const id = a.socket.sendMessage('lobby', 'precious');
+    await waitFor(() => expect(server.messages('lobby')).toHaveLength(1));
+    server.drop();
+    await waitFor(() => expect(acks).toEqual([{ room: 'lobby', clientMsgId: id, seq: 1, id: expect.any(String), ts: expect.any(Number) }]));
+    const resends = server.log.filter((l) => l.action.action === 'sendmessage');
+    expect(resends).toHaveLength(2);
+    expect(server.messages('lobby')).toHaveLength(1);
+    await waitFor(() => expect(a.seqs('lobby')).toEqual([1]));
+  });
+
+  it('resends after an ack timeout without duplicating', async () => {
+    const a = client('alice', { ackTimeoutMs: 80 });
+    const acked = vi.fn();
+    a.socket.on('ack', acked);
+    a.socket.start();
+    await waitFor(() => expect(a.socket.state).toBe('online'));
+    server.loseAcks = 2;
+    a.socket.sendMessage('lobby', 'one');
+    a.socket.sendMessage('lobby', 'two');
+    await waitFor(() => expect(acked).toHaveBeenCalledTimes(2));
+    expect(server.messages('lobby').map((m) => m.text)).toEqual(['one', 'two']);
+    expect(server.maxInflight).toBe(1);
+  });
+
+  it('catches up every missed message after a reconnect, paging history, exactly once and in order', async () => {
+    const a = client();
+    a.socket.start();
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(0));
+    server.post('lobby', 'bob', 'before');
+    await waitFor(() => expect(a.seqs('lobby')).toEqual([1]));
+    server.refuse = true;
+    server.drop('alice');
+    await waitFor(() => expect(a.socket.state).toBe('reconnecting'));
+    for (const i of range(2, 251)) server.post('lobby', 'bob', `missed ${i}`);
+    server.refuse = false;
+    await waitFor(() => expect(a.seqs('lobby')).toEqual(range(1, 251)));
+    expect(deliveredOnce(a, 'lobby')).toBe(true);
+    const histories = server.log.filter((l) => l.user === 'alice' && l.action.action === 'history' && l.action.after !== undefined);
+    expect(histories.length).toBeGreaterThanOrEqual(3); // 250 missed at ≤100 a page
+    expect(a.socket.lastSeq('lobby')).toBe(251);
+  });
+
+  it('fills a gap in live fan-out from history', async () => {
+    const a = client();
+    a.socket.start();
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(0));
+    server.fanoutFilter = (m, to) => !(to.name === 'alice' && (m.seq === 3 || m.seq === 4));
+    for (const i of range(1, 6)) server.post('lobby', 'bob', `m${i}`);
+    await waitFor(() => expect(a.seqs('lobby')).toEqual(range(1, 6)));
+    expect(deliveredOnce(a, 'lobby')).toBe(true);
+    expect(a.socket.lastSeq('lobby')).toBe(6);
+  });
+
+  it('treats seqs the server skipped as settled, without asking again and again', async () => {
+    const a = client();
+    a.socket.start();
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(0));
+    server.post('lobby', 'bob', 'one');
+    server.skip('lobby');
+    server.post('lobby', 'bob', 'three');
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(3));
+    expect(a.seqs('lobby')).toEqual([1, 3]);
+    await sleep(100);
+    const fetches = server.log.filter((l) => l.action.action === 'history' && l.action.after !== undefined);
+    expect(fetches).toHaveLength(1);
+  });
+
+  it('waits out a hole that a slow writer has not filled yet', async () => {
+    const a = client('alice', { holeRetryMs: 30 });
+    a.socket.start();
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(0));
+    server.fanoutFilter = (m) => m.seq !== 1; // its broadcast is lost too: only history can deliver it
+    const slow = server.reserve('lobby', 'bob', 'slow');
+    server.post('lobby', 'bob', 'fast');
+    await waitFor(() => expect(a.seqs('lobby')).toEqual([2]));
+    await sleep(80);
+    expect(a.socket.lastSeq('lobby')).toBe(0);
+    slow.write();
+    await waitFor(() => expect(a.seqs('lobby')).toEqual([1, 2]));
+    expect(a.socket.lastSeq('lobby')).toBe(2);
+    expect(deliveredOnce(a, 'lobby')).toBe(true);
+  });
+
+  it('opens a room with a hole inside its newest page and still fills it', async () => {
+    server.post('lobby', 'bob', 'one');
+    const slow = server.reserve('lobby', 'bob', 'two');
+    server.post('lobby', 'bob', 'three');
+    const a = client('alice', { holeRetryMs: 30 });
+    a.socket.start();
+    await waitFor(() => expect(a.seqs('lobby')).toEqual([1, 3]));
+    expect(a.socket.lastSeq('lobby')).toBe(1);
+    slow.write(); // fans out live to alice, who must not drop it as "already seen"
+    await waitFor(() => expect(a.seqs('lobby')).toEqual([1, 2, 3]));
+    expect(a.socket.lastSeq('lobby')).toBe(3);
+  });
+
+  it('fetches a lost last message once an ack shows it exists', async () => {
+    const a = client();
+    a.socket.start();
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(0));
+    // Our own message's broadcast never reaches us: only the ack does.
+    server.fanoutFilter = (_m, to) => to.name !== 'alice';
+    a.socket.sendMessage('lobby', 'mine');
+    await waitFor(() => expect(a.seqs('lobby')).toEqual([1]));
+  });
+
+  it('ignores duplicated fan-out frames', async () => {
+    const a = client();
+    a.socket.start();
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(0));
+    server.duplicateFanout = true;
+    for (const i of range(1, 4)) server.post('lobby', 'bob', `m${i}`);
+    await waitFor(() => expect(a.seqs('lobby')).toEqual(range(1, 4)));
+    await sleep(50);
+    expect(a.delivered).toHaveLength(4);
+  });
+
+  it('retries a rate-limited send after the server says, then delivers it once', async () => {
+    const a = client();
+    const failed = vi.fn();
+    a.socket.on('sendfailed', failed);
+    a.socket.start();
+    await waitFor(() => expect(a.socket.state).toBe('online'));
+    server.rateLimit = 2;
+    a.socket.sendMessage('lobby', 'patient');
+    await waitFor(() => expect(server.messages('lobby')).toHaveLength(1));
+    expect(failed).not.toHaveBeenCalled();
+  });
+
+  it('reports a permanent refusal as failed, and a retry keeps the same clientMsgId', async () => {
+    const a = client();
+    const failed = vi.fn();
+    a.socket.on('sendfailed', failed);
+    a.socket.start();
+    await waitFor(() => expect(a.socket.state).toBe('online'));
+    server.rateLimit = 99;
+    const id = a.socket.sendMessage('lobby', 'doomed');
+    await waitFor(() => expect(failed).toHaveBeenCalledWith({ room: 'lobby', clientMsgId: id, error: expect.objectContaining({ code: 'rate_limited' }) }));
+    server.rateLimit = 0;
+    a.socket.retry(id);
+    await waitFor(() => expect(server.messages('lobby')).toHaveLength(1));
+    const ids = server.log.flatMap((l) => (l.action.action === 'sendmessage' ? [l.action.clientMsgId] : []));
+    expect(new Set(ids)).toEqual(new Set([id]));
+  });
+
+  it('refuses what can never be sent with a typed local error, before touching the socket', async () => {
+    const a = client();
+    a.socket.start();
+    await waitFor(() => expect(a.socket.state).toBe('online'));
+    const attempt = (room: string, text: string) => {
+      try {
+        a.socket.sendMessage(room, text);
+      } catch (err) {
+        return err instanceof ChatError ? err.code : 'other';
+      }
+      return 'sent';
+    };
+    expect(attempt('lobby', 'x'.repeat(LIMITS.maxTextChars + 1))).toBe('text_too_long');
+    expect(attempt('lobby', '   ')).toBe('empty');
+    expect(attempt('elsewhere', 'hi')).toBe('not_joined');
+    // An oversized frame (a createroom with a huge name here) is refused locally, not sent.
+    await expect(a.socket.createRoom({ room: 'big', name: 'n'.repeat(LIMITS.maxFrameBytes) })).rejects.toMatchObject({ code: 'frame_too_large' });
+    await sleep(30);
+    expect(server.log.some((l) => l.action.action === 'sendmessage' || l.action.action === 'createroom')).toBe(false);
+  });
+
+  it('backs off exponentially up to a cap, and resets only after a stable connection', async () => {
+    server.refuse = true;
+    const a = client('alice', { backoff: { baseMs: 25, maxMs: 100 }, random: () => 1, stableMs: 100 });
+    a.socket.start();
+    await sleep(500);
+    const gaps = a.urlTimes.slice(1).map((t, i) => t - a.urlTimes[i]!);
+    // 25, 50, 100, 100, …: growing, then flat at the cap (a few ms of slack for the refused handshake).
+    expect(gaps.length).toBeGreaterThanOrEqual(4);
+    expect(gaps[0]).toBeGreaterThanOrEqual(24);
+    expect(gaps[0]).toBeLessThan(45);
+    expect(gaps[1]).toBeGreaterThanOrEqual(49);
+    expect(gaps[2]).toBeGreaterThanOrEqual(99);
+    for (const g of gaps.slice(2)) expect(g).toBeLessThan(130);
+    expect(a.states).toEqual(['connecting']);
+
+    server.refuse = false;
+    await waitFor(() => expect(a.socket.state).toBe('online'));
+    // A drop right after connecting keeps backing off: the link is not stable yet.
+    const droppedEarly = performance.now();
+    server.drop();
+    await waitFor(() => expect(a.socket.state).toBe('reconnecting'));
+    await waitFor(() => expect(a.socket.state).toBe('online'));
+    expect(a.urlTimes.at(-1)! - droppedEarly).toBeGreaterThanOrEqual(99);
+    // After staying up past stableMs, the next drop retries at the base delay.
+    await sleep(150);
+    const droppedLate = performance.now();
+    server.drop();
+    await waitFor(() => expect(a.socket.state).toBe('reconnecting'));
+    await waitFor(() => expect(a.socket.state).toBe('online'));
+    expect(a.urlTimes.at(-1)! - droppedLate).toBeLessThan(60);
+  });
+
+  it('detects a half-open socket by its missing pong and reconnects', async () => {
+    const a = client('alice', { heartbeatMs: 60, pongTimeoutMs: 80 });
+    a.socket.start();
+    await waitFor(() => expect(a.socket.state).toBe('online'));
+    server.silent = true;
+    await waitFor(() => expect(a.states).toContain('reconnecting'));
+    server.silent = false;
+    await waitFor(() => expect(a.states.at(-1)).toBe('online'));
+    expect(server.connects).toBeGreaterThanOrEqual(2);
+  });
+
+  it('re-joins every followed room after reconnecting and keeps messages flowing in each', async () => {
+    server.room('random', 'Random');
+    const a = client();
+    a.socket.start(['lobby', 'random']);
+    await waitFor(() => expect(a.socket.lastSeq('random')).toBe(0));
+    server.drop();
+    await waitFor(() => expect(server.connects).toBe(2));
+    await waitFor(() => expect(a.socket.state).toBe('online'));
+    const joins = server.log.filter((l) => l.action.action === 'joinroom').map((l) => (l.action as { room: string }).room);
+    await waitFor(() => expect(joins.filter((r) => r === 'random')).toHaveLength(2));
+    server.post('random', 'bob', 'still here');
+    await waitFor(() => expect(a.seqs('random')).toEqual([1]));
+  });
+
+  it('starts a room afresh when it fell too far behind to catch up', async () => {
+    const a = client('alice', { maxCatchUp: 20, pageSize: 10 });
+    const reset = vi.fn();
+    a.socket.on('reset', reset);
+    a.socket.start();
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(0));
+    server.refuse = true;
+    server.drop();
+    for (const i of range(1, 50)) server.post('lobby', 'bob', `m${i}`);
+    server.refuse = false;
+    await waitFor(() => expect(a.seqs('lobby')).toEqual(range(41, 50)));
+    expect(reset).toHaveBeenCalledWith({ room: 'lobby' });
+  });
+
+  it('drops a room it may no longer see, and says so', async () => {
+    server.room('secret', 'Secret', true, ['alice']);
+    const a = client();
+    const joinfailed = vi.fn();
+    a.socket.on('joinfailed', joinfailed);
+    a.socket.start(['lobby', 'secret']);
+    await waitFor(() => expect(a.socket.lastSeq('secret')).toBe(0));
+    server.rooms.get('secret')!.members.clear();
+    server.drop();
+    await waitFor(() => expect(joinfailed).toHaveBeenCalledWith({ room: 'secret', error: expect.objectContaining({ code: 'room_not_found' }) }));
+    expect(a.socket.followedRooms()).toEqual(['lobby']);
+  });
+
+  it('creates rooms, lists them per user, and forwards presence and typing', async () => {
+    const a = client('alice');
+    const b = client('bob');
+    const typing = vi.fn();
+    const presence = vi.fn();
+    b.socket.on('typing', typing);
+    b.socket.on('presence', presence);
+    a.socket.start();
+    b.socket.start();
+    await waitFor(() => expect([a.socket.state, b.socket.state]).toEqual(['online', 'online']));
+    const joined = await a.socket.createRoom({ room: 'plans', private: true, invite: ['bob'] });
+    expect(joined.room.id).toBe('plans');
+    expect((await b.socket.listRooms()).map((r) => r.id)).toContain('plans');
+    const c = client('carol');
+    c.socket.start();
+    expect((await c.socket.listRooms()).map((r) => r.id)).not.toContain('plans');
+    await b.socket.join('plans');
+    await waitFor(() => expect(a.socket.followedRooms()).toContain('plans'));
+    a.socket.typing('plans');
+    a.socket.typing('plans'); // throttled
+    await waitFor(() => expect(typing).toHaveBeenCalledTimes(1));
+    await c.socket.join('lobby');
+    await waitFor(() => expect(presence).toHaveBeenCalled());
+    await expect(c.socket.join('plans')).rejects.toMatchObject({ code: 'room_not_found' });
+  });
+});

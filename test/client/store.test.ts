@@ -1,0 +1,149 @@
+import WebSocket from 'ws';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ChatStore, visiblePending } from '../../src/chat/store';
+import { ChatSocket } from '../../src/realtime/socket';
+import type { WebSocketLike } from '../../src/realtime/types';
+import { FakeChatServer } from './support/fakeServer';
+import { harness, range, type Harness } from './support/harness';
+
+const waitFor = <T>(fn: () => T) => vi.waitFor(fn, { timeout: 4000, interval: 10 });
+
+class MemoryStorage {
+  data = new Map<string, string>();
+  getItem = (k: string) => this.data.get(k) ?? null;
+  setItem = (k: string, v: string) => void this.data.set(k, v);
+}
+
+let server: FakeChatServer;
+const stores: ChatStore[] = [];
+const others: Harness[] = [];
+
+function store(user = 'alice', storage = new MemoryStorage(), typingTtlMs = 4000): ChatStore {
+  const socket = new ChatSocket({
+    getUrl: async () => `${server.url}/?token=${user}`,
+    createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
+    backoff: { baseMs: 10, maxMs: 50 },
+    ackTimeoutMs: 300,
+    gapGraceMs: 30,
+  });
+  const s = new ChatStore(socket, { id: `u-${user}`, name: user }, { storage, typingTtlMs });
+  stores.push(s);
+  return s;
+}
+function other(user: string): Harness {
+  const h = harness(server, user);
+  others.push(h);
+  return h;
+}
+
+beforeEach(async () => {
+  server = await FakeChatServer.start();
+  server.room('random');
+});
+afterEach(async () => {
+  for (const s of stores.splice(0)) s.dispose();
+  for (const h of others.splice(0)) h.socket.stop();
+  await server.close();
+});
+
+describe('ChatStore', () => {
+  it('shows a sent message once: pending until acked, then confirmed with its seq', async () => {
+    const s = store();
+    s.start();
+    await waitFor(() => expect(s.getSnapshot().rooms.lobby?.loaded).toBe(true));
+    s.send('hello');
+    const room = () => s.getSnapshot().rooms.lobby!;
+    expect(room().pending).toMatchObject([{ text: 'hello', status: 'sending' }]);
+    await waitFor(() => expect(room().pending).toEqual([]));
+    expect(room().messages).toMatchObject([{ seq: 1, text: 'hello', senderId: 'u-alice', senderName: 'alice' }]);
+    // Whatever order the ack and the echo came in, exactly one row is drawn.
+    expect(room().messages.length + visiblePending(room()).length).toBe(1);
+  });
+
+  it('counts unread messages from others in rooms you are not looking at, and clears them on open', async () => {
+    const s = store();
+    s.start();
+    await waitFor(() => expect(s.getSnapshot().rooms.lobby?.loaded).toBe(true));
+    await s.join('random');
+    await waitFor(() => expect(s.getSnapshot().rooms.random?.loaded).toBe(true));
+    server.post('random', 'bob', 'one');
+    server.post('random', 'bob', 'two');
+    server.post('lobby', 'bob', 'in the open room');
+    await waitFor(() => expect(s.getSnapshot().rooms.random?.unread).toBe(2));
+    expect(s.getSnapshot().rooms.lobby?.unread).toBe(0);
+    expect(s.getSnapshot().announcement).toBe('bob: in the open room');
+    s.select('random');
+    expect(s.getSnapshot().rooms.random?.unread).toBe(0);
+  });
+
+  it('marks a refused message failed, and a retry delivers it', async () => {
+    const s = store();
+    s.start();
+    await waitFor(() => expect(s.getSnapshot().connection).toBe('online'));
+    server.rateLimit = 99;
+    s.send('try me');
+    const room = () => s.getSnapshot().rooms.lobby!;
+    await waitFor(() => expect(room().pending).toMatchObject([{ status: 'failed', error: { code: 'rate_limited' } }]));
+    expect(room().error).toBe('Slow down');
+    server.rateLimit = 0;
+    s.retry('lobby', room().pending[0]!.clientMsgId);
+    await waitFor(() => expect(room().messages.map((m) => m.text)).toEqual(['try me']));
+    expect(room().pending).toEqual([]);
+  });
+
+  it('shows who is typing and forgets them after the timeout or when their message lands', async () => {
+    const s = store('alice', new MemoryStorage(), 150);
+    s.start();
+    const bob = other('bob');
+    bob.socket.start();
+    await waitFor(() => expect(s.getSnapshot().rooms.lobby?.loaded).toBe(true));
+    await waitFor(() => expect(bob.socket.state).toBe('online'));
+    await bob.socket.join('lobby');
+    bob.socket.typing('lobby');
+    await waitFor(() => expect(s.getSnapshot().rooms.lobby?.typing.map((t) => t.user.name)).toEqual(['bob']));
+    await waitFor(() => expect(s.getSnapshot().rooms.lobby?.typing).toEqual([]));
+    expect(s.getSnapshot().rooms.lobby?.members.map((m) => m.name).sort()).toEqual(['alice', 'bob']);
+  });
+
+  it('remembers followed rooms and the open room across reloads', async () => {
+    const storage = new MemoryStorage();
+    const first = store('alice', storage);
+    first.start();
+    await waitFor(() => expect(first.getSnapshot().connection).toBe('online'));
+    first.select('random');
+    await waitFor(() => expect(first.getSnapshot().rooms.random?.loaded).toBe(true));
+    first.dispose();
+    const second = store('alice', storage);
+    expect(second.getSnapshot().current).toBe('random');
+    second.start();
+    await waitFor(() => expect(second.getSnapshot().rooms.random?.loaded).toBe(true));
+    expect(Object.values(second.getSnapshot().rooms).filter((r) => r.followed).map((r) => r.id)).toEqual(['lobby', 'random']);
+  });
+
+  it('creates a private room that only invitees see, and reports refusals', async () => {
+    const s = store();
+    s.start();
+    await waitFor(() => expect(s.getSnapshot().connection).toBe('online'));
+    await s.createRoom({ room: 'plans', private: true, invite: ['bob'] });
+    expect(s.getSnapshot().current).toBe('plans');
+    expect(s.getSnapshot().rooms.plans?.summary?.private).toBe(true);
+    await expect(s.createRoom({ room: 'plans', private: false, invite: [] })).rejects.toMatchObject({ code: 'room_exists' });
+    const carol = other('carol');
+    carol.socket.start();
+    expect((await carol.socket.listRooms()).map((r) => r.id)).toEqual(['lobby', 'random']);
+  });
+
+  it('loads older pages on request until the beginning', async () => {
+    for (const i of range(1, 120)) server.post('lobby', 'bob', `m${i}`);
+    const s = store();
+    s.start();
+    const room = () => s.getSnapshot().rooms.lobby!;
+    await waitFor(() => expect(room().loaded).toBe(true));
+    expect(room().messages).toHaveLength(50);
+    expect(room().hasOlder).toBe(true);
+    await s.loadOlder('lobby');
+    await s.loadOlder('lobby');
+    expect(room().messages.map((m) => m.seq)).toEqual(range(1, 120));
+    expect(room().hasOlder).toBe(false);
+  });
+});

@@ -1,0 +1,65 @@
+/**
+ * DynamoDB going away and coming back mid-run: a clean error while it is
+ * down, then success, never a lost acknowledged message.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDynamo, type LocalDynamo } from '../../local/dynamodb';
+import { freePort } from '../../local/process';
+import type { LocalStack } from '../../local/stack';
+import { TestClient } from '../support/client';
+import { testStack } from '../support/stack';
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Sends until acked, reusing one clientMsgId, the way Parley's client retries. */
+async function sendUntilAcked(c: TestClient, message: string, clientMsgId: string, tries = 20) {
+  for (let i = 0; i < tries; i++) {
+    const res = await c.reply({ action: 'sendmessage', message, clientMsgId }, 3000).catch(() => undefined);
+    if (res?.type === 'ack') return res;
+    await pause(250);
+  }
+  throw new Error(`no ack for ${clientMsgId}`);
+}
+
+async function transcript(c: TestClient, room = 'lobby') {
+  const res = await c.request('history', { action: 'history', room, after: 0, limit: 100 });
+  if (res.type !== 'history') throw new Error(res.message);
+  return res.messages;
+}
+
+describe('DynamoDB stopped and restarted mid-run', () => {
+  let dir: string;
+  let port: number;
+  let dynamo: LocalDynamo;
+  let stack: LocalStack;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'parley-ddb-'));
+    port = await freePort();
+    dynamo = await startDynamo(port, false, dir);
+    stack = await testStack({ dynamoEndpoint: dynamo.endpoint });
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await dynamo?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers unavailable while it is down, keeps the socket, and loses nothing acknowledged', async () => {
+    const c = await TestClient.connect(stack.websocketUrl, await stack.token('quinn'));
+    const acked = [await sendUntilAcked(c, 'before the outage', 'o-1')];
+    await dynamo.stop();
+    const during = await c.reply({ action: 'sendmessage', message: 'during the outage', clientMsgId: 'o-2' }, 15_000);
+    expect(during).toMatchObject({ type: 'error', code: 'unavailable' });
+    expect((await c.request('pong', { action: 'ping' })).type).toBe('pong');
+    dynamo = await startDynamo(port, false, dir);
+    acked.push(await sendUntilAcked(c, 'during the outage', 'o-2'));
+    acked.push(await sendUntilAcked(c, 'after the outage', 'o-3'));
+    const stored = await transcript(c);
+    expect(stored.map((m) => m.text)).toEqual(['before the outage', 'during the outage', 'after the outage']);
+    expect(stored.map((m) => m.seq)).toEqual(acked.map((a) => (a.type === 'ack' ? a.seq : -1)));
+    await c.close();
+  });
+});

@@ -1,0 +1,72 @@
+/**
+ * Faults at the gateway: @connections failing, a handler outliving its
+ * integration timeout. Each must end in a clean error and a later success,
+ * never in a lost acknowledged message. (One stack per file: handlers read
+ * their configuration at import, as in Lambda.)
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ServerEvent } from '../../amplify/core/protocol';
+import type { LocalStack } from '../../local/stack';
+import { TestClient } from '../support/client';
+import { testStack } from '../support/stack';
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Sends until acked, reusing one clientMsgId, the way Parley's client retries. */
+async function sendUntilAcked(c: TestClient, message: string, clientMsgId: string, tries = 20) {
+  for (let i = 0; i < tries; i++) {
+    const res = await c.reply({ action: 'sendmessage', message, clientMsgId }, 3000).catch(() => undefined);
+    if (res?.type === 'ack') return res;
+    await pause(250);
+  }
+  throw new Error(`no ack for ${clientMsgId}`);
+}
+
+async function transcript(c: TestClient, room = 'lobby') {
+  const res = await c.request('history', { action: 'history', room, after: 0, limit: 100 });
+  if (res.type !== 'history') throw new Error(res.message);
+  return res.messages;
+}
+
+describe('@connections and handler faults', () => {
+  let stack: LocalStack;
+  beforeAll(async () => {
+    // A short integration timeout and slow posts make the chat handler outlive its caller.
+    stack = await testStack({ gateway: { integrationTimeoutMs: 1000 } });
+  });
+  afterAll(() => stack?.close());
+
+  it('survives a recipient whose posts fail with 500: the sender is acked, the recipient catches up from history', async () => {
+    const alice = await TestClient.connect(stack.websocketUrl, await stack.token('rita'));
+    const bob = await TestClient.connect(stack.websocketUrl, await stack.token('sam'));
+    await bob.request('joined', { action: 'joinroom', room: 'lobby' });
+    const bobsId = stack.gateway.listConnections().find((c) => c.authorizer.userName === 'sam')?.connectionId;
+    expect(bobsId).toBeDefined();
+    stack.gateway.setManagementFault((id) => (id === bobsId ? 500 : undefined));
+    const ack = await sendUntilAcked(alice, 'you will have to catch up', 'f-1');
+    await pause(300);
+    expect(bob.events.some((e: ServerEvent) => e.type === 'message')).toBe(false);
+    stack.gateway.setManagementFault(undefined);
+    const caughtUp = await transcript(bob);
+    expect(caughtUp.map((m) => m.seq)).toContain(ack.type === 'ack' ? ack.seq : -1);
+    await Promise.all([alice.close(), bob.close()]);
+  });
+
+  it('recovers from a handler timeout by retrying with the same clientMsgId: stored exactly once', async () => {
+    const c = await TestClient.connect(stack.websocketUrl, await stack.token('tess'));
+    const before = (await transcript(c)).length;
+    // Posts take longer than the integration timeout, so the first attempt times out at the gateway.
+    stack.gateway.setPostLatency(1500);
+    c.send({ action: 'sendmessage', message: 'slow but sure', clientMsgId: 't-1' });
+    // API Gateway gives up on the integration and tells the client so; the handler runs on.
+    const timedOut = await c.takeRaw((e) => (e as { message?: string }).message === 'Internal server error', 5000);
+    expect(timedOut).toBeDefined();
+    stack.gateway.setPostLatency(0);
+    const ack = await sendUntilAcked(c, 'slow but sure', 't-1');
+    expect(ack.type).toBe('ack');
+    const after = await transcript(c);
+    expect(after.filter((m) => m.text === 'slow but sure')).toHaveLength(1);
+    expect(after.length).toBe(before + 1);
+    await c.close();
+  });
+});

@@ -1,0 +1,447 @@
+/**
+ * Offline synthesis of the real backend (amplify/backend.ts), asserted on the
+ * generated CloudFormation. Two synths, once each: sandbox (with Lambda
+ * bundling, for bundle sizes) and branch (bundling skipped; for the
+ * production-only settings such as deletion protection).
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as cxapi from 'aws-cdk-lib/cx-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ACTIONS } from '../amplify/core/protocol';
+import { ACCESS_LOG_FIELDS, STAGE_NAME, STAGE_THROTTLE, TOKEN_IDENTITY_SOURCE } from '../amplify/realtime/construct';
+import { FUNCTION_ACCESS, type FunctionName } from '../amplify/realtime/permissions';
+import { ENV, TABLES, type TableShape } from '../amplify/realtime/tables';
+import {
+  type Assembly,
+  BUNDLE_BUDGET_BYTES,
+  type BackendType,
+  type BundleSize,
+  type CfnTemplate,
+  bundleSizes,
+  kb,
+  loadAssembly,
+  nestedStackCycles,
+  referencedIds,
+  synthesize,
+  templateWith,
+  validationFindings,
+} from '../scripts/synth-lib';
+
+/** Two synths of ~7 s warm each; a cold machine (first esbuild/tsx run) takes far longer. */
+const SYNTH_TIMEOUT_MS = 240_000;
+const FUNCTIONS: FunctionName[] = ['authorizer', 'connect', 'disconnect', 'chat'];
+
+type Resource = NonNullable<CfnTemplate['Resources']>[string];
+type Statement = { Action: string | string[]; Effect: string; Resource: unknown };
+
+interface Synth {
+  outdir: string;
+  assembly: Assembly;
+  realtime: CfnTemplate;
+  auth: CfnTemplate;
+}
+const synths = {} as Record<BackendType, Synth>;
+let bundles: BundleSize[] = [];
+
+async function run(type: BackendType, bundle: boolean): Promise<Synth> {
+  const outdir = mkdtempSync(join(tmpdir(), `parley-synth-test-${type}-`));
+  const result = await synthesize({ type, outdir, bundle });
+  if (result.code !== 0) {
+    const findings = validationFindings(outdir);
+    throw new Error(`${type} synth failed (exit ${result.code}):\n${findings.join('\n') || result.stderr.slice(-4000)}`);
+  }
+  const assembly = loadAssembly(outdir);
+  return {
+    outdir,
+    assembly,
+    realtime: templateWith(assembly, 'AWS::ApiGatewayV2::Api'),
+    auth: templateWith(assembly, 'AWS::Cognito::UserPool'),
+  };
+}
+
+beforeAll(async () => {
+  // One after the other: each synth takes ~500 MB and the machine is shared.
+  synths.sandbox = await run('sandbox', true);
+  synths.branch = await run('branch', false);
+  bundles = bundleSizes(synths.sandbox.outdir, synths.sandbox.assembly);
+}, SYNTH_TIMEOUT_MS);
+
+afterAll(() => {
+  for (const s of Object.values(synths)) rmSync(s.outdir, { recursive: true, force: true });
+});
+
+// ------------------------------------------------------------------ helpers
+
+const resources = (t: CfnTemplate, type: string): [string, Resource][] =>
+  Object.entries(t.Resources ?? {}).filter(([, r]) => r.Type === type);
+
+const props = (r: Resource): Record<string, unknown> => r.Properties ?? {};
+
+/** Logical id of each Parley function in a template, by its Amplify friendly name. */
+function functionIds(t: CfnTemplate): Record<FunctionName, string> {
+  const out = {} as Record<FunctionName, string>;
+  for (const [id, r] of resources(t, 'AWS::Lambda::Function')) {
+    const tags = (props(r).Tags as { Key: string; Value: string }[] | undefined) ?? [];
+    const name = tags.find((x) => x.Key === 'amplify:friendly-name')?.Value;
+    if (name && (FUNCTIONS as string[]).includes(name)) out[name as FunctionName] = id;
+  }
+  return out;
+}
+
+/** Logical id of each table, found through the env var the functions read it from. */
+function tableIds(t: CfnTemplate): Record<TableShape['id'], string> {
+  const fns = functionIds(t);
+  const env = (fn: FunctionName) =>
+    ((props(t.Resources![fns[fn]]!).Environment as { Variables: Record<string, unknown> }).Variables);
+  const only = (v: unknown) => [...referencedIds(v)][0]!;
+  return { connections: only(env('chat')[ENV.connectionsTable]), chat: only(env('chat')[ENV.chatTable]) };
+}
+
+/** Every statement of the policies attached to a function's role. */
+function statementsOf(t: CfnTemplate, fn: FunctionName): Statement[] {
+  const lambda = t.Resources![functionIds(t)[fn]]!;
+  const roleId = [...referencedIds(props(lambda).Role)][0]!;
+  return resources(t, 'AWS::IAM::Policy')
+    .filter(([, p]) => referencedIds(props(p).Roles).has(roleId))
+    .flatMap(([, p]) => (props(p).PolicyDocument as { Statement: Statement[] }).Statement);
+}
+
+const actionsOf = (s: Statement): string[] => [s.Action].flat();
+
+/** Renders Fn::Join / Ref / GetAtt into a readable string: {Ref: X} -> <X>, GetAtt -> <X.Attr>. */
+function render(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value)) return value.map(render).join(',');
+  if (value && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    if ('Ref' in o) return `<${String(o.Ref)}>`;
+    if ('Fn::GetAtt' in o) return `<${[o['Fn::GetAtt']].flat().join('.')}>`;
+    if ('Fn::Join' in o) {
+      const [sep, parts] = o['Fn::Join'] as [string, unknown[]];
+      return parts.map(render).join(sep);
+    }
+  }
+  return JSON.stringify(value);
+}
+
+// ------------------------------------------------------------------ placement
+
+describe('stack placement', () => {
+  it('has no circular dependency between nested stacks (sandbox and branch)', () => {
+    for (const s of Object.values(synths)) expect(nestedStackCycles(s.assembly.root)).toEqual([]);
+  });
+
+  it('keeps the functions, tables and API in one nested stack that only reads from auth', () => {
+    const { realtime, assembly } = synths.sandbox;
+    expect(Object.keys(functionIds(realtime)).sort()).toEqual([...FUNCTIONS].sort());
+    expect(resources(realtime, 'AWS::DynamoDB::GlobalTable')).toHaveLength(TABLES.length);
+    const nested = resources(assembly.root, 'AWS::CloudFormation::Stack');
+    const realtimeStackId = nested.find(([, r]) =>
+      Object.keys((props(r).Parameters as object | undefined) ?? {}).some((p) => p.includes('amplifyAuth')),
+    )?.[0];
+    expect(realtimeStackId).toBeDefined();
+    // The auth stack takes no parameters from the realtime stack.
+    for (const [id, r] of nested) if (id !== realtimeStackId) expect(referencedIds(props(r))).not.toContain(realtimeStackId);
+  });
+});
+
+// ------------------------------------------------------------------ API
+
+describe('WebSocket API', () => {
+  it('routes on $request.body.action', () => {
+    Template.fromJSON(synths.sandbox.realtime).hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      ProtocolType: 'WEBSOCKET',
+      RouteSelectionExpression: '$request.body.action',
+    });
+  });
+
+  it('sends $connect/$disconnect to their functions and everything else to chat', () => {
+    const t = synths.sandbox.realtime;
+    const fns = functionIds(t);
+    const fnOfIntegration = (integrationId: string): FunctionName | undefined => {
+      const uri = referencedIds(props(t.Resources![integrationId]!).IntegrationUri);
+      return FUNCTIONS.find((f) => uri.has(fns[f]));
+    };
+    const routes = Object.fromEntries(
+      resources(t, 'AWS::ApiGatewayV2::Route').map(([, r]) => {
+        const integrationId = [...referencedIds(props(r).Target)].find((id) => t.Resources![id]?.Type === 'AWS::ApiGatewayV2::Integration')!;
+        return [props(r).RouteKey as string, { fn: fnOfIntegration(integrationId), auth: props(r).AuthorizationType }];
+      }),
+    );
+    const expected: Record<string, { fn: FunctionName; auth: string }> = {
+      $connect: { fn: 'connect', auth: 'CUSTOM' },
+      $disconnect: { fn: 'disconnect', auth: 'NONE' },
+      $default: { fn: 'chat', auth: 'NONE' },
+      ...Object.fromEntries(ACTIONS.map((a) => [a, { fn: 'chat' as const, auth: 'NONE' }])),
+    };
+    expect(routes).toEqual(expected);
+    expect(ACTIONS).toEqual(expect.arrayContaining(['sendmessage', 'joinroom', 'leaveroom', 'createroom', 'listrooms', 'history', 'typing', 'ping']));
+  });
+
+  it('authorizes $connect with a REQUEST authorizer on the token query parameter', () => {
+    const t = synths.sandbox.realtime;
+    const [[authorizerId, authorizer]] = resources(t, 'AWS::ApiGatewayV2::Authorizer') as [[string, Resource]];
+    expect(props(authorizer)).toMatchObject({ AuthorizerType: 'REQUEST', IdentitySource: [TOKEN_IDENTITY_SOURCE] });
+    expect(referencedIds(props(authorizer).AuthorizerUri)).toContain(functionIds(t).authorizer);
+    const connect = resources(t, 'AWS::ApiGatewayV2::Route').find(([, r]) => props(r).RouteKey === '$connect')![1];
+    expect(referencedIds(props(connect).AuthorizerId)).toContain(authorizerId);
+  });
+
+  it(`deploys stage "${STAGE_NAME}" with throttling and token-free JSON access logs`, () => {
+    const t = synths.sandbox.realtime;
+    const [[, stage]] = resources(t, 'AWS::ApiGatewayV2::Stage') as [[string, Resource]];
+    expect(props(stage)).toMatchObject({
+      StageName: 'production',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: STAGE_THROTTLE.rateLimit, ThrottlingBurstLimit: STAGE_THROTTLE.burstLimit },
+    });
+    const logs = props(stage).AccessLogSettings as { DestinationArn: unknown; Format: string };
+    const destination = [...referencedIds(logs.DestinationArn)][0]!;
+    expect(t.Resources![destination]!.Type).toBe('AWS::Logs::LogGroup');
+    const format = JSON.parse(logs.Format) as Record<string, string>;
+    expect(format).toEqual(ACCESS_LOG_FIELDS);
+    for (const v of [
+      '$context.requestId',
+      '$context.identity.sourceIp',
+      '$context.requestTime',
+      '$context.routeKey',
+      '$context.status',
+      '$context.connectionId',
+      '$context.eventType',
+      '$context.error.message',
+      '$context.integrationLatency',
+    ]) {
+      expect(Object.values(format)).toContain(v);
+    }
+    // The ID token travels in the query string: it must never reach the logs.
+    expect(logs.Format).not.toMatch(/querystring|\$input|\$request|token/i);
+  });
+
+  it('sets the account CloudWatch role before the stage, and keeps that role on delete, even in sandboxes', () => {
+    for (const { realtime: t } of Object.values(synths)) {
+      const [[accountId, account]] = resources(t, 'AWS::ApiGateway::Account') as [[string, Resource]];
+      const [[, stage]] = resources(t, 'AWS::ApiGatewayV2::Stage') as [[string, Resource]];
+      expect([stage.DependsOn ?? []].flat()).toContain(accountId);
+      const roleId = [...referencedIds(props(account).CloudWatchRoleArn)][0]!;
+      expect(t.Resources![roleId]).toMatchObject({ Type: 'AWS::IAM::Role', DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    }
+  });
+});
+
+// ------------------------------------------------------------------ tables
+
+describe('DynamoDB tables', () => {
+  it.each(TABLES.map((s) => [s.id, s] as const))('%s matches its shape in tables.ts', (id, shape) => {
+    const t = synths.sandbox.realtime;
+    const table = props(t.Resources![tableIds(t)[id]]!);
+    const attrs = new Set([shape.partitionKey, shape.sortKey, ...shape.globalSecondaryIndexes.flatMap((g) => [g.partitionKey, g.sortKey])]);
+    expect(table).toMatchObject({
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [
+        { AttributeName: shape.partitionKey, KeyType: 'HASH' },
+        { AttributeName: shape.sortKey, KeyType: 'RANGE' },
+      ],
+      TimeToLiveSpecification: { AttributeName: shape.ttlAttribute, Enabled: true },
+      Replicas: [{ PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } }],
+    });
+    expect(table.AttributeDefinitions).toEqual([...attrs].map((a) => ({ AttributeName: a, AttributeType: 'S' })));
+    const gsis = (table.GlobalSecondaryIndexes as unknown[] | undefined) ?? [];
+    expect(gsis).toEqual(
+      shape.globalSecondaryIndexes.map((g) => ({
+        IndexName: g.indexName,
+        KeySchema: [
+          { AttributeName: g.partitionKey, KeyType: 'HASH' },
+          { AttributeName: g.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      })),
+    );
+  });
+
+  it('destroys sandbox tables without deletion protection', () => {
+    const t = synths.sandbox.realtime;
+    for (const id of Object.values(tableIds(t))) {
+      expect(t.Resources![id]).toMatchObject({ DeletionPolicy: 'Delete', Properties: { Replicas: [{ DeletionProtectionEnabled: false }] } });
+    }
+  });
+
+  it('retains branch tables with deletion protection', () => {
+    const t = synths.branch.realtime;
+    for (const id of Object.values(tableIds(t))) {
+      expect(t.Resources![id]).toMatchObject({
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+        Properties: { Replicas: [{ DeletionProtectionEnabled: true }] },
+      });
+    }
+  });
+});
+
+// ------------------------------------------------------------------ IAM + env
+
+describe('least privilege', () => {
+  it('grants no service-wide wildcard action anywhere', () => {
+    for (const s of Object.values(synths)) {
+      for (const t of s.assembly.all) {
+        for (const [, p] of resources(t, 'AWS::IAM::Policy')) {
+          for (const st of (props(p).PolicyDocument as { Statement: Statement[] }).Statement) {
+            for (const a of actionsOf(st)) expect(a).not.toMatch(/^\*$|:\*$/);
+          }
+        }
+      }
+    }
+  });
+
+  it.each(FUNCTIONS)('%s gets exactly the table actions of permissions.ts', (fn) => {
+    const t = synths.sandbox.realtime;
+    const tables = tableIds(t);
+    const dynamo = statementsOf(t, fn).filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
+    const access = FUNCTION_ACCESS[fn].tables;
+    expect(dynamo).toHaveLength(Object.keys(access).length);
+    for (const shape of TABLES) {
+      const wanted = access[shape.id];
+      const tableRef = `<${tables[shape.id]}.Arn>`;
+      const st = dynamo.find((s) => [s.Resource].flat().some((r) => render(r) === tableRef));
+      if (!wanted) {
+        expect(st).toBeUndefined();
+        continue;
+      }
+      expect(st, `${fn} on ${shape.id}`).toBeDefined();
+      expect(actionsOf(st!).sort()).toEqual([...wanted].sort());
+      const withIndexes = shape.globalSecondaryIndexes.length > 0 && wanted.includes('dynamodb:Query');
+      expect([st!.Resource].flat().map(render).sort()).toEqual(withIndexes ? [tableRef, `${tableRef}/index/*`] : [tableRef]);
+    }
+  });
+
+  it.each(FUNCTIONS)('%s may POST to @connections of the production stage only if permissions.ts says so', (fn) => {
+    const t = synths.sandbox.realtime;
+    const [[apiId]] = resources(t, 'AWS::ApiGatewayV2::Api') as [[string, Resource]];
+    const manage = statementsOf(t, fn).filter((s) => actionsOf(s).some((a) => a.startsWith('execute-api:')));
+    if (!FUNCTION_ACCESS[fn].manageConnections) {
+      expect(manage).toEqual([]);
+      return;
+    }
+    expect(manage).toHaveLength(1);
+    expect(actionsOf(manage[0]!)).toEqual(['execute-api:ManageConnections']);
+    expect([manage[0]!.Resource].flat().map(render)).toEqual([
+      `arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${apiId}>/production/POST/@connections/*`,
+    ]);
+  });
+
+  it('gives each function its own role, scoped to its own log group, with no managed policies', () => {
+    const t = synths.sandbox.realtime;
+    const roles = new Set<string>();
+    for (const fn of FUNCTIONS) {
+      const lambda = props(t.Resources![functionIds(t)[fn]]!);
+      const roleId = [...referencedIds(lambda.Role)][0]!;
+      roles.add(roleId);
+      expect(props(t.Resources![roleId]!).ManagedPolicyArns).toBeUndefined();
+      const logGroup = [...referencedIds((lambda.LoggingConfig as { LogGroup: unknown }).LogGroup)][0];
+      const logs = statementsOf(t, fn).filter((s) => actionsOf(s).some((a) => a.startsWith('logs:')));
+      expect(logs.map((s) => render(s.Resource))).toEqual([`<${logGroup}.Arn>`]);
+    }
+    expect(roles.size).toBe(FUNCTIONS.length);
+  });
+
+  it('hands each function the env names of tables.ts for exactly the tables it uses', () => {
+    const t = synths.sandbox.realtime;
+    const tables = tableIds(t);
+    for (const fn of FUNCTIONS) {
+      const vars = (props(t.Resources![functionIds(t)[fn]]!).Environment as { Variables: Record<string, unknown> }).Variables;
+      const access = FUNCTION_ACCESS[fn].tables;
+      expect(vars[ENV.connectionsTable] && render(vars[ENV.connectionsTable])).toBe(access.connections ? `<${tables.connections}>` : undefined);
+      expect(vars[ENV.chatTable] && render(vars[ENV.chatTable])).toBe(access.chat ? `<${tables.chat}>` : undefined);
+    }
+    const authorizerVars = (props(t.Resources![functionIds(t).authorizer]!).Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(render(authorizerVars[ENV.userPoolId])).toMatch(/UserPool(?!AppClient).*Ref>$/);
+    expect(render(authorizerVars[ENV.userPoolClientId])).toMatch(/UserPoolAppClient.*Ref>$/);
+  });
+
+  it('sizes the functions within Lambda and API Gateway limits', () => {
+    const t = synths.sandbox.realtime;
+    for (const fn of FUNCTIONS) {
+      const p = props(t.Resources![functionIds(t)[fn]]!);
+      expect(p).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'] });
+      expect(p.MemorySize as number).toBeGreaterThanOrEqual(256);
+      // API Gateway gives up on an integration after 29 s.
+      expect(p.Timeout as number).toBeLessThanOrEqual(29);
+    }
+  });
+});
+
+// ------------------------------------------------------------------ auth
+
+describe('auth', () => {
+  it('lets the app client use SRP, USER_PASSWORD (local mode) and refresh tokens', () => {
+    const client = Template.fromJSON(synths.sandbox.auth).findResources('AWS::Cognito::UserPoolClient');
+    const [only] = Object.values(client) as [Resource];
+    expect([...(props(only).ExplicitAuthFlows as string[])].sort()).toEqual(
+      ['ALLOW_REFRESH_TOKEN_AUTH', 'ALLOW_USER_PASSWORD_AUTH', 'ALLOW_USER_SRP_AUTH'].sort(),
+    );
+  });
+
+  it('signs in with email and requires a mutable preferred_username', () => {
+    const auth = Template.fromJSON(synths.sandbox.auth);
+    auth.hasResourceProperties('AWS::Cognito::UserPool', {
+      UsernameAttributes: ['email'],
+      Schema: Match.arrayWith([Match.objectLike({ Name: 'preferred_username', Required: true, Mutable: true })]),
+    });
+    auth.hasResourceProperties('AWS::Cognito::IdentityPool', { AllowUnauthenticatedIdentities: false });
+  });
+});
+
+// ------------------------------------------------------------------ outputs
+
+describe('amplify_outputs.json custom section', () => {
+  it('publishes custom.websocketUrl and custom.region from the root stack', () => {
+    const { root } = synths.sandbox.assembly;
+    expect((root.Metadata?.['AWS::Amplify::Custom'] as { stackOutputs: string[] }).stackOutputs).toContain('customOutputs');
+    const json = render(root.Outputs?.customOutputs?.Value);
+    const parsed = JSON.parse(json) as { custom: { websocketUrl: string; region: string } };
+    expect(parsed.custom.websocketUrl).toMatch(
+      /^wss:\/\/<[A-Za-z0-9]+\.Outputs\.[A-Za-z0-9]+>\.execute-api\.<AWS::Region>\.<AWS::URLSuffix>\/production$/,
+    );
+    expect(parsed.custom.region).toBe('<AWS::Region>');
+  });
+});
+
+// ------------------------------------------------------------------ bundles
+
+describe('Lambda bundles', () => {
+  it(`keeps every handler under ${kb(BUNDLE_BUDGET_BYTES)} minified`, () => {
+    console.info(bundles.map((b) => `${b.name}: ${kb(b.codeBytes)} code, ${kb(b.totalBytes)} with source map`).join('\n'));
+    expect(bundles.map((b) => b.name).sort()).toEqual([...FUNCTIONS].sort());
+    for (const b of bundles) expect(b.codeBytes, b.name).toBeLessThanOrEqual(BUNDLE_BUDGET_BYTES);
+  });
+
+  it('leaves only SDK packages that the Lambda Node.js runtime ships to the runtime', () => {
+    // A new import outside this list (e.g. @aws-sdk/util-retry) may not exist in
+    // the runtime: check the Lambda docs, then extend the list or bundle it.
+    for (const b of bundles) {
+      for (const m of b.runtimeImports) expect(m, b.name).toMatch(/^@aws-sdk\/(client-[a-z0-9-]+|lib-dynamodb)$/);
+    }
+  });
+});
+
+// ------------------------------------------------------------------ validation
+
+describe('CDK validation', () => {
+  it('uses a feature flag this aws-cdk-lib knows', () => {
+    expect(cxapi.FLAGS[cxapi.VALIDATE_AGAINST_DEFAULT_RULES]).toBeDefined();
+  });
+
+  it.each(['sandbox', 'branch'] as const)('%s: validation-report.json has no findings and cdk-nag ran', (type) => {
+    const { outdir } = synths[type];
+    expect(validationFindings(outdir)).toEqual([]);
+    const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as {
+      pluginReports: { pluginName: string; conclusion: string; suppressedViolations?: { ruleName: string; reason?: string }[] }[];
+    };
+    const nag = report.pluginReports.find((p) => p.pluginName === 'AwsSolutions');
+    expect(nag?.conclusion).toBe('success');
+    // Every acknowledgment carries a written reason.
+    for (const v of nag?.suppressedViolations ?? []) expect(v.reason?.length ?? 0, v.ruleName).toBeGreaterThan(40);
+  });
+});
