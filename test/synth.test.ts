@@ -1,8 +1,8 @@
 /**
  * Offline synthesis of the real backend (amplify/backend.ts), asserted on the
- * generated CloudFormation. Two synths, once each: sandbox (with Lambda
- * bundling, for bundle sizes) and branch (bundling skipped; for the
- * production-only settings such as deletion protection).
+ * generated CloudFormation. Synthesized once each: sandbox (with Lambda
+ * bundling, for bundle sizes), branch and a branch pull-request preview
+ * (bundling skipped; for retention and deletion protection).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,7 +30,7 @@ import {
   validationFindings,
 } from '../scripts/synth-lib';
 
-/** Two synths of ~7 s warm each; a cold machine (first esbuild/tsx run) takes far longer. */
+/** Three synths of ~7 s warm each; a cold machine (first esbuild/tsx run) takes far longer. */
 const SYNTH_TIMEOUT_MS = 240_000;
 const FUNCTIONS: FunctionName[] = ['authorizer', 'connect', 'disconnect', 'chat'];
 
@@ -43,12 +43,12 @@ interface Synth {
   realtime: CfnTemplate;
   auth: CfnTemplate;
 }
-const synths = {} as Record<BackendType, Synth>;
+const synths = {} as Record<BackendType | 'preview', Synth>;
 let bundles: BundleSize[] = [];
 
-async function run(type: BackendType, bundle: boolean): Promise<Synth> {
+async function run(type: BackendType, bundle: boolean, pullRequestId?: string): Promise<Synth> {
   const outdir = mkdtempSync(join(tmpdir(), `parley-synth-test-${type}-`));
-  const result = await synthesize({ type, outdir, bundle });
+  const result = await synthesize({ type, outdir, bundle, ...(pullRequestId ? { pullRequestId } : {}) });
   if (result.code !== 0) {
     const findings = validationFindings(outdir);
     throw new Error(`${type} synth failed (exit ${result.code}):\n${findings.join('\n') || result.stderr.slice(-4000)}`);
@@ -66,6 +66,7 @@ beforeAll(async () => {
   // One after the other: each synth takes ~500 MB and the machine is shared.
   synths.sandbox = await run('sandbox', true);
   synths.branch = await run('branch', false);
+  synths.preview = await run('branch', false, '42');
   bundles = bundleSizes(synths.sandbox.outdir, synths.sandbox.assembly);
 }, SYNTH_TIMEOUT_MS);
 
@@ -130,7 +131,7 @@ function render(value: unknown): string {
 // ------------------------------------------------------------------ placement
 
 describe('stack placement', () => {
-  it('has no circular dependency between nested stacks (sandbox and branch)', () => {
+  it('has no circular dependency between nested stacks (sandbox, branch, preview)', () => {
     for (const s of Object.values(synths)) expect(nestedStackCycles(s.assembly.root)).toEqual([]);
   });
 
@@ -263,6 +264,13 @@ describe('DynamoDB tables', () => {
 
   it('destroys sandbox tables without deletion protection', () => {
     const t = synths.sandbox.realtime;
+    for (const id of Object.values(tableIds(t))) {
+      expect(t.Resources![id]).toMatchObject({ DeletionPolicy: 'Delete', Properties: { Replicas: [{ DeletionProtectionEnabled: false }] } });
+    }
+  });
+
+  it('treats pull-request previews as throw-away, like sandboxes', () => {
+    const t = synths.preview.realtime;
     for (const id of Object.values(tableIds(t))) {
       expect(t.Resources![id]).toMatchObject({ DeletionPolicy: 'Delete', Properties: { Replicas: [{ DeletionProtectionEnabled: false }] } });
     }
@@ -433,7 +441,7 @@ describe('CDK validation', () => {
     expect(cxapi.FLAGS[cxapi.VALIDATE_AGAINST_DEFAULT_RULES]).toBeDefined();
   });
 
-  it.each(['sandbox', 'branch'] as const)('%s: validation-report.json has no findings and cdk-nag ran', (type) => {
+  it.each(['sandbox', 'branch', 'preview'] as const)('%s: validation-report.json has no findings and cdk-nag ran', (type) => {
     const { outdir } = synths[type];
     expect(validationFindings(outdir)).toEqual([]);
     const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as {

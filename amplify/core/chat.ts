@@ -100,6 +100,9 @@ export async function perform(deps: ChatDeps, caller: Caller, action: ClientActi
 async function send(deps: ChatDeps, caller: Caller, conn: Connection, action: ActionOf<'sendmessage'>): Promise<void> {
   const room = action.room ?? conn.currentRoom;
   requireJoined(conn, room);
+  // Who to tell does not depend on the write, so look them up while it happens.
+  const recipients = roomConnections(deps, room);
+  recipients.catch(() => undefined);
   const { message, duplicate } = await postMessage(deps, room, caller, action.message, action.clientMsgId);
   const ack = reply(deps, caller.connectionId, {
     type: 'ack',
@@ -112,7 +115,7 @@ async function send(deps: ChatDeps, caller: Caller, conn: Connection, action: Ac
     duplicate,
   });
   // A duplicate was broadcast the first time; the client catches up through history if it missed it.
-  await Promise.all([ack, duplicate ? undefined : broadcast(deps, room, { type: 'message', ...message })]);
+  await Promise.all([ack, duplicate ? undefined : deliver(deps, await recipients, { type: 'message', ...message })]);
 }
 
 async function join(deps: ChatDeps, caller: Caller, conn: Connection, roomId: string, reqId?: string): Promise<void> {

@@ -59,6 +59,25 @@ async function skip(deps: ChatDeps, room: string, seq: number): Promise<void> {
   }
 }
 
+async function reserveSeq(deps: ChatDeps, room: string): Promise<number> {
+  try {
+    const res = await deps.db.send(
+      new UpdateCommand({
+        TableName: deps.tables.chat,
+        Key: keys.roomMeta(room),
+        UpdateExpression: 'SET lastSeq = lastSeq + :one',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':one': 1 },
+        ReturnValues: 'UPDATED_NEW',
+      }),
+    );
+    return Number(res.Attributes?.lastSeq);
+  } catch (err) {
+    if (err instanceof ConditionalCheckFailedException) throw new ProtocolError('room_not_found', `No room "${room}"`);
+    throw err;
+  }
+}
+
 /**
  * Stores a message under the room's next sequence number, exactly once.
  *
@@ -71,26 +90,18 @@ async function skip(deps: ChatDeps, room: string, seq: number): Promise<void> {
  * is, in the end, a message or a skip, and clients can detect real gaps.
  */
 export async function postMessage(deps: ChatDeps, room: string, sender: Identity, text: string, clientMsgId?: string): Promise<Posted> {
-  if (clientMsgId) {
-    const earlier = await existing(deps, room, sender, clientMsgId);
-    if (earlier) return earlier;
-  }
-  let seq: number;
-  try {
-    const res = await deps.db.send(
-      new UpdateCommand({
-        TableName: deps.tables.chat,
-        Key: keys.roomMeta(room),
-        UpdateExpression: 'SET lastSeq = lastSeq + :one',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':one': 1 },
-        ReturnValues: 'UPDATED_NEW',
-      }),
-    );
-    seq = Number(res.Attributes?.lastSeq);
-  } catch (err) {
-    if (err instanceof ConditionalCheckFailedException) throw new ProtocolError('room_not_found', `No room "${room}"`);
-    throw err;
+  // The duplicate check and the reservation run side by side: retries are rare,
+  // so paying a skip marker for one beats a round trip on every send.
+  const [checked, reserved] = await Promise.allSettled([
+    clientMsgId ? existing(deps, room, sender, clientMsgId) : undefined,
+    reserveSeq(deps, room),
+  ]);
+  if (reserved.status === 'rejected') throw reserved.reason;
+  const seq = reserved.value;
+  if (checked.status === 'rejected' || checked.value) {
+    await skip(deps, room, seq);
+    if (checked.status === 'rejected') throw checked.reason;
+    return checked.value as Posted;
   }
   const now = deps.now();
   const message: ChatMessage = { room, seq, id: randomUUID(), senderId: sender.userId, senderName: sender.userName, text, ts: now };
