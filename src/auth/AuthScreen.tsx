@@ -1,0 +1,245 @@
+import { useId, useState } from 'react';
+import * as v from 'valibot';
+import { UserNameSchema } from '../../amplify/core/protocol';
+import type { AppConfig } from '../config';
+import { authErrorMessage, confirmUser, describePolicy, passwordProblems, resendCode, signInUser, signUpUser } from './session';
+
+type Step = 'signIn' | 'signUp' | 'confirm';
+
+export interface AuthScreenProps {
+  config: AppConfig;
+  onSignedIn: () => void;
+}
+
+export default function AuthScreen({ config, onSignedIn }: AuthScreenProps) {
+  const [step, setStep] = useState<Step>('signIn');
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+  const [name, setName] = useState('');
+  const [code, setCode] = useState('');
+  const [error, setError] = useState<string>();
+  const [info, setInfo] = useState<string>();
+  const [busy, setBusy] = useState(false);
+  const id = useId();
+  const policy = config.passwordPolicy;
+
+  const go = (next: Step) => {
+    setStep(next);
+    setError(undefined);
+    setInfo(undefined);
+  };
+
+  const run = async (fn: () => Promise<void>) => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await fn();
+    } catch (err) {
+      setError(authErrorMessage(err, policy));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const signIn = () =>
+    run(async () => {
+      const result = await signInUser(email, password);
+      if (result === 'confirm') {
+        go('confirm');
+        setInfo('Confirm your email address to finish signing in.');
+        return;
+      }
+      onSignedIn();
+    });
+
+  const signUp = () =>
+    run(async () => {
+      if (!v.is(UserNameSchema, name.trim())) {
+        setError('Display name: 1–32 letters, numbers, dots, dashes or underscores, with no spaces. Others invite you by it.');
+        return;
+      }
+      const problems = passwordProblems(password, policy);
+      if (problems.length) {
+        setError(`Your password needs ${problems.join(', ')}.`);
+        return;
+      }
+      const result = await signUpUser(email, password, name);
+      if (result === 'confirm') {
+        go('confirm');
+        return;
+      }
+      await signInUser(email, password);
+      onSignedIn();
+    });
+
+  const confirm = () =>
+    run(async () => {
+      await confirmUser(email, code);
+      // With the password still in hand, finish signing in rather than asking again.
+      if (password) {
+        await signInUser(email, password);
+        onSignedIn();
+      } else {
+        go('signIn');
+        setInfo('Email confirmed. Sign in to continue.');
+      }
+    });
+
+  const titles: Record<Step, string> = { signIn: 'Welcome back', signUp: 'Create your account', confirm: 'Check your email' };
+
+  return (
+    <main className="auth">
+      <div className="auth-card">
+        <div className="brand large">
+          <span className="brand-mark" aria-hidden="true">
+            P
+          </span>
+          <span className="brand-name">Parley</span>
+        </div>
+        <h1>{titles[step]}</h1>
+        {step !== 'confirm' && (
+          <div
+            className="tabs"
+            role="tablist"
+            aria-label="Account"
+            onKeyDown={(e) => {
+              // Arrow keys move between the two tabs, as the tabs pattern expects.
+              if (e.key !== 'ArrowLeft' && e.key !== 'ArrowRight') return;
+              const next = step === 'signIn' ? 'signUp' : 'signIn';
+              go(next);
+              document.getElementById(`${id}-tab-${next}`)?.focus();
+            }}
+          >
+            {(['signIn', 'signUp'] as const).map((t) => (
+              <button
+                key={t}
+                id={`${id}-tab-${t}`}
+                type="button"
+                role="tab"
+                aria-selected={step === t}
+                aria-controls={`${id}-panel`}
+                tabIndex={step === t ? 0 : -1}
+                onClick={() => go(t)}
+              >
+                {t === 'signIn' ? 'Sign in' : 'Create account'}
+              </button>
+            ))}
+          </div>
+        )}
+        <form
+          id={`${id}-panel`}
+          role={step === 'confirm' ? undefined : 'tabpanel'}
+          aria-labelledby={step === 'confirm' ? undefined : `${id}-tab-${step}`}
+          noValidate
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (busy) return;
+            void (step === 'signIn' ? signIn() : step === 'signUp' ? signUp() : confirm());
+          }}
+        >
+          {step === 'confirm' ? (
+            <>
+              <p className="muted">
+                We sent a code to <strong>{email}</strong>. Enter it below.
+              </p>
+              {config.local && (
+                <p className="local-note">
+                  Local mode: no email is sent. Your code is <code>{config.local.confirmationCode}</code>.{' '}
+                  <button type="button" className="link-button" onClick={() => setCode(config.local?.confirmationCode ?? '')}>
+                    Fill it in
+                  </button>
+                </p>
+              )}
+              <div className="field">
+                <label htmlFor={`${id}-code`}>Confirmation code</label>
+                <input
+                  id={`${id}-code`}
+                  value={code}
+                  onChange={(e) => setCode(e.target.value)}
+                  inputMode="numeric"
+                  autoComplete="one-time-code"
+                  required
+                  autoFocus
+                />
+              </div>
+            </>
+          ) : (
+            <>
+              <div className="field">
+                <label htmlFor={`${id}-email`}>Email</label>
+                <input id={`${id}-email`} type="email" value={email} onChange={(e) => setEmail(e.target.value)} autoComplete="email" required autoFocus />
+              </div>
+              {step === 'signUp' && (
+                <div className="field">
+                  <label htmlFor={`${id}-name`}>Display name</label>
+                  <input
+                    id={`${id}-name`}
+                    value={name}
+                    onChange={(e) => setName(e.target.value)}
+                    autoComplete="nickname"
+                    maxLength={32}
+                    required
+                    aria-describedby={`${id}-name-hint`}
+                  />
+                  <p id={`${id}-name-hint`} className="field-hint">
+                    How others see and invite you. Letters, numbers, . _ and -.
+                  </p>
+                </div>
+              )}
+              <div className="field">
+                <label htmlFor={`${id}-password`}>Password</label>
+                <input
+                  id={`${id}-password`}
+                  type="password"
+                  value={password}
+                  onChange={(e) => setPassword(e.target.value)}
+                  autoComplete={step === 'signUp' ? 'new-password' : 'current-password'}
+                  required
+                  aria-describedby={step === 'signUp' ? `${id}-password-hint` : undefined}
+                />
+                {step === 'signUp' && (
+                  <p id={`${id}-password-hint`} className="field-hint">
+                    {describePolicy(policy)}
+                  </p>
+                )}
+              </div>
+            </>
+          )}
+          {info && (
+            <p className="form-info" role="status">
+              {info}
+            </p>
+          )}
+          {error && (
+            <p className="form-error" role="alert">
+              {error}
+            </p>
+          )}
+          <button type="submit" className="button primary block" disabled={busy}>
+            {busy ? 'Please wait…' : step === 'signIn' ? 'Sign in' : step === 'signUp' ? 'Create account' : 'Confirm and continue'}
+          </button>
+          {step === 'confirm' && (
+            <p className="auth-alt">
+              <button
+                type="button"
+                className="link-button"
+                onClick={() =>
+                  void run(async () => {
+                    await resendCode(email);
+                    setInfo('A new code is on its way.');
+                  })
+                }
+              >
+                Send a new code
+              </button>
+              {' · '}
+              <button type="button" className="link-button" onClick={() => go('signIn')}>
+                Back to sign in
+              </button>
+            </p>
+          )}
+        </form>
+      </div>
+    </main>
+  );
+}

@@ -1,0 +1,50 @@
+import type { cognitoUserPoolsTokenProvider } from 'aws-amplify/auth/cognito';
+
+type TokenRefresher = Parameters<typeof cognitoUserPoolsTokenProvider.tokenOrchestrator.setTokenRefresher>[0];
+type CognitoTokens = Awaited<ReturnType<TokenRefresher>>;
+type Jwt = CognitoTokens['accessToken'];
+
+function decodeJwt(token: string): Jwt {
+  const part = token.split('.')[1];
+  if (!part) throw new Error('Malformed token');
+  const json = atob(part.replace(/-/g, '+').replace(/_/g, '/'));
+  return { payload: JSON.parse(json) as Jwt['payload'], toString: () => token };
+}
+
+interface InitiateAuthReply {
+  AuthenticationResult?: { AccessToken: string; IdToken?: string; RefreshToken?: string };
+  __type?: string;
+  message?: string;
+}
+
+/**
+ * Refreshes tokens with InitiateAuth REFRESH_TOKEN_AUTH, which cognito-local
+ * implements, instead of GetTokensFromRefreshToken, which it does not.
+ * Only local mode uses this; real Cognito keeps Amplify's own refresher.
+ */
+export function localTokenRefresher(endpoint: string, clientId: string, fetchImpl: typeof fetch = fetch): TokenRefresher {
+  return async ({ tokens, username }) => {
+    if (!tokens.refreshToken) throw new Error('No refresh token');
+    const res = await fetchImpl(endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSCognitoIdentityProviderService.InitiateAuth' },
+      body: JSON.stringify({ AuthFlow: 'REFRESH_TOKEN_AUTH', ClientId: clientId, AuthParameters: { REFRESH_TOKEN: tokens.refreshToken } }),
+    });
+    const body = (await res.json().catch(() => ({}))) as InitiateAuthReply;
+    const result = body.AuthenticationResult;
+    if (!res.ok || !result) {
+      const err = new Error(body.message ?? `Token refresh failed (${res.status})`);
+      err.name = body.__type ?? 'NotAuthorizedException';
+      throw err;
+    }
+    const accessToken = decodeJwt(result.AccessToken);
+    const iat = Number(accessToken.payload.iat ?? Math.floor(Date.now() / 1000));
+    return {
+      accessToken,
+      idToken: result.IdToken ? decodeJwt(result.IdToken) : undefined,
+      refreshToken: result.RefreshToken ?? tokens.refreshToken,
+      clockDrift: iat * 1000 - Date.now(),
+      username,
+    };
+  };
+}

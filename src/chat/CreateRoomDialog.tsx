@@ -1,0 +1,176 @@
+import { useEffect, useId, useRef, useState } from 'react';
+import * as v from 'valibot';
+import { LIMITS, RoomIdSchema, UserNameSchema } from '../../amplify/core/protocol';
+
+export interface CreateRoomInput {
+  room: string;
+  name?: string;
+  private: boolean;
+  invite: string[];
+}
+
+/** A room id suggested from its name: lowercase, dashes, within the id rules. */
+export function slugify(name: string): string {
+  return name
+    .normalize('NFKD')
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]+/g, '-')
+    .replace(/^[-_]+|-+$/g, '')
+    .slice(0, 32);
+}
+
+export const parseInvites = (raw: string): string[] => [...new Set(raw.split(/[\s,]+/).map((s) => s.replace(/^@/, '')).filter(Boolean))];
+
+/** Checks the form with the server's own schemas, so both sides agree on what is valid. */
+export function validateRoom(input: CreateRoomInput): string | undefined {
+  const id = v.safeParse(RoomIdSchema, input.room);
+  if (!id.success) return `Room ID: ${id.issues[0].message}.`;
+  if (input.name && input.name.length > 64) return 'Name: at most 64 characters.';
+  if (input.private) {
+    if (input.invite.length > LIMITS.maxInvites) return `You can invite at most ${LIMITS.maxInvites} people at once.`;
+    const bad = input.invite.filter((n) => !v.is(UserNameSchema, n));
+    if (bad.length) return `Not a valid user name: ${bad.join(', ')}.`;
+  }
+  return undefined;
+}
+
+export function CreateRoomDialog({ open, onClose, onCreate }: { open: boolean; onClose: () => void; onCreate: (input: CreateRoomInput) => Promise<void> }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const id = useId();
+  const [name, setName] = useState('');
+  const [room, setRoom] = useState('');
+  const [roomEdited, setRoomEdited] = useState(false);
+  const [isPrivate, setPrivate] = useState(false);
+  const [invite, setInvite] = useState('');
+  const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    const dialog = ref.current;
+    if (!dialog) return;
+    if (open && !dialog.open) {
+      // jsdom and very old browsers lack showModal; an open dialog still works there.
+      if (typeof dialog.showModal === 'function') dialog.showModal();
+      else dialog.setAttribute('open', '');
+    } else if (!open && dialog.open) {
+      if (typeof dialog.close === 'function') dialog.close();
+      else dialog.removeAttribute('open');
+    }
+    if (open) {
+      setName('');
+      setRoom('');
+      setRoomEdited(false);
+      setPrivate(false);
+      setInvite('');
+      setError(undefined);
+    }
+  }, [open]);
+
+  const submit = async () => {
+    const input: CreateRoomInput = { room: room.trim(), name: name.trim() || undefined, private: isPrivate, invite: isPrivate ? parseInvites(invite) : [] };
+    const problem = validateRoom(input);
+    if (problem) return setError(problem);
+    setBusy(true);
+    setError(undefined);
+    try {
+      await onCreate(input);
+      onClose();
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      setError(
+        e.code === 'room_exists'
+          ? `A room with the ID “${input.room}” already exists. Pick another ID, or join it from the list.`
+          : e.code === 'unknown_user'
+            ? `${e.message ?? 'Unknown user name'}. People need to have signed in to Parley once before they can be invited.`
+            : (e.message ?? 'Could not create the room.'),
+      );
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <dialog ref={ref} className="dialog" aria-labelledby={`${id}-title`} onClose={onClose} onCancel={onClose}>
+      <form
+        method="dialog"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void submit();
+        }}
+      >
+        <h2 id={`${id}-title`}>Create a room</h2>
+        <div className="field">
+          <label htmlFor={`${id}-name`}>Name</label>
+          <input
+            id={`${id}-name`}
+            value={name}
+            maxLength={64}
+            placeholder="Weekend plans"
+            autoComplete="off"
+            onChange={(e) => {
+              setName(e.target.value);
+              if (!roomEdited) setRoom(slugify(e.target.value));
+            }}
+          />
+        </div>
+        <div className="field">
+          <label htmlFor={`${id}-room`}>Room ID</label>
+          <input
+            id={`${id}-room`}
+            value={room}
+            maxLength={32}
+            required
+            placeholder="weekend-plans"
+            autoComplete="off"
+            spellCheck={false}
+            aria-describedby={`${id}-room-hint`}
+            onChange={(e) => {
+              setRoom(e.target.value);
+              setRoomEdited(true);
+            }}
+          />
+          <p id={`${id}-room-hint`} className="field-hint">
+            Lowercase letters, numbers, - and _. It cannot be changed later.
+          </p>
+        </div>
+        <label className="check">
+          <input type="checkbox" checked={isPrivate} onChange={(e) => setPrivate(e.target.checked)} />
+          <span>
+            <strong>Private</strong>
+            <span className="field-hint">Only people you invite can see and join it.</span>
+          </span>
+        </label>
+        {isPrivate && (
+          <div className="field">
+            <label htmlFor={`${id}-invite`}>Invite people</label>
+            <input
+              id={`${id}-invite`}
+              value={invite}
+              placeholder="alice, bob"
+              autoComplete="off"
+              spellCheck={false}
+              aria-describedby={`${id}-invite-hint`}
+              onChange={(e) => setInvite(e.target.value)}
+            />
+            <p id={`${id}-invite-hint`} className="field-hint">
+              Display names, separated by commas or spaces.
+            </p>
+          </div>
+        )}
+        {error && (
+          <p className="form-error" role="alert">
+            {error}
+          </p>
+        )}
+        <div className="dialog-actions">
+          <button type="button" className="button ghost" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="button primary" disabled={busy}>
+            {busy ? 'Creating…' : 'Create room'}
+          </button>
+        </div>
+      </form>
+    </dialog>
+  );
+}

@@ -1,0 +1,212 @@
+import type { ServerEvent } from '../../amplify/core/protocol';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
+import { Emitter } from './emitter';
+import type { ConnectionState, SocketFactory, WebSocketLike } from './types';
+
+export interface ConnectionOptions {
+  /** Resolved afresh before every attempt, so each one carries a current token. */
+  getUrl: () => Promise<string>;
+  createSocket?: SocketFactory;
+  backoff?: BackoffOptions;
+  /** The backoff only resets after a socket has stayed up this long, so a flapping link keeps backing off. */
+  stableMs?: number;
+  /** API Gateway drops sockets idle for 10 minutes; a ping well inside that keeps them. */
+  heartbeatMs?: number;
+  /** No frame at all this long after a ping means the socket is dead even if it looks open. */
+  pongTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  random?: () => number;
+}
+
+export interface ConnectionEvents {
+  state: ConnectionState;
+  open: undefined;
+  frame: ServerEvent;
+  close: { code: number; reason: string };
+}
+
+const OPEN = 1;
+const browserSocket: SocketFactory = (url) => new WebSocket(url) as unknown as WebSocketLike;
+
+/**
+ * One WebSocket at a time that comes back by itself: jittered exponential
+ * backoff, a heartbeat that also detects half-open sockets, and a state the
+ * UI can show. Knows nothing about chat; it moves JSON frames.
+ */
+export class Connection extends Emitter<ConnectionEvents> {
+  state: ConnectionState = 'offline';
+  private ws: WebSocketLike | undefined;
+  private running = false;
+  private networkUp = true;
+  private everOpened = false;
+  private attempt = 0;
+  /** Bumped whenever a socket or URL lookup is abandoned, so its late callbacks are ignored. */
+  private generation = 0;
+  private timers: Partial<Record<'retry' | 'stable' | 'heartbeat' | 'pong' | 'connect', ReturnType<typeof setTimeout>>> = {};
+  private readonly opts: Required<Omit<ConnectionOptions, 'getUrl'>> & Pick<ConnectionOptions, 'getUrl'>;
+
+  constructor(opts: ConnectionOptions) {
+    super();
+    this.opts = {
+      createSocket: browserSocket,
+      backoff: DEFAULT_BACKOFF,
+      stableMs: 5_000,
+      heartbeatMs: 4 * 60_000,
+      pongTimeoutMs: 10_000,
+      connectTimeoutMs: 15_000,
+      random: Math.random,
+      ...opts,
+    };
+  }
+
+  get isOpen(): boolean {
+    return this.ws?.readyState === OPEN && this.state === 'online';
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.connect();
+  }
+
+  stop(): void {
+    this.running = false;
+    this.drop(1000, 'client stopped');
+    this.clear('retry');
+    this.setState('offline');
+  }
+
+  /** Skips the remaining backoff, e.g. when the network comes back or the user asks. */
+  reconnectNow(): void {
+    if (!this.running || !this.networkUp || this.ws) return;
+    this.clear('retry');
+    this.connect();
+  }
+
+  /** The browser's own view of the network; while it says down there is no point retrying. */
+  setNetwork(up: boolean): void {
+    if (up === this.networkUp) return;
+    this.networkUp = up;
+    if (!up) {
+      this.clear('retry');
+      this.drop(4000, 'network down');
+      if (this.running) this.setState('offline');
+    } else if (this.running) {
+      this.attempt = 0;
+      this.connect();
+    }
+  }
+
+  /** Pings now and drops the socket if nothing answers; used when a tab wakes up after sleeping. */
+  probe(): void {
+    if (this.isOpen) this.ping();
+    else this.reconnectNow();
+  }
+
+  /** Sends one frame if the socket is open; false means the caller must keep it for later. */
+  send(frame: string): boolean {
+    if (!this.isOpen || !this.ws) return false;
+    this.ws.send(frame);
+    return true;
+  }
+
+  /** Closes the socket as if the network had dropped it; tests and the e2e use this. */
+  simulateDrop(): void {
+    this.drop(4001, 'simulated drop');
+  }
+
+  private setState(state: ConnectionState): void {
+    if (state === this.state) return;
+    this.state = state;
+    this.emit('state', state);
+  }
+
+  private clear(name: keyof Connection['timers']): void {
+    clearTimeout(this.timers[name]);
+    clearInterval(this.timers[name]);
+    delete this.timers[name];
+  }
+
+  private async connect(): Promise<void> {
+    if (!this.running || !this.networkUp || this.ws) return;
+    const gen = ++this.generation;
+    this.setState(this.everOpened ? 'reconnecting' : 'connecting');
+    let url: string;
+    try {
+      url = await this.opts.getUrl();
+    } catch (err) {
+      if (gen !== this.generation) return;
+      console.warn('Could not prepare the chat connection', err);
+      this.scheduleRetry();
+      return;
+    }
+    if (gen !== this.generation || !this.running || !this.networkUp) return;
+    const ws = this.opts.createSocket(url);
+    this.ws = ws;
+    this.timers.connect = setTimeout(() => this.drop(4002, 'connect timeout'), this.opts.connectTimeoutMs);
+    ws.onopen = () => {
+      if (gen !== this.generation) return;
+      this.clear('connect');
+      this.everOpened = true;
+      this.setState('online');
+      this.timers.stable = setTimeout(() => (this.attempt = 0), this.opts.stableMs);
+      this.timers.heartbeat = setInterval(() => this.ping(), this.opts.heartbeatMs);
+      this.emit('open', undefined);
+    };
+    ws.onmessage = (ev) => {
+      if (gen !== this.generation) return;
+      // Any frame proves the socket alive, not only a pong.
+      this.clear('pong');
+      let event: ServerEvent;
+      try {
+        event = JSON.parse(String(ev.data)) as ServerEvent;
+      } catch {
+        return;
+      }
+      if (typeof event === 'object' && event !== null && typeof event.type === 'string') this.emit('frame', event);
+    };
+    ws.onclose = (ev) => {
+      if (gen === this.generation) this.down(ev.code, ev.reason);
+    };
+    ws.onerror = () => undefined; // a close event always follows
+  }
+
+  private ping(): void {
+    if (!this.send(JSON.stringify({ action: 'ping' }))) return;
+    this.timers.pong ??= setTimeout(() => this.drop(4003, 'heartbeat timeout'), this.opts.pongTimeoutMs);
+  }
+
+  /** Abandons the current socket at once, without waiting for a close handshake a dead link never finishes. */
+  private drop(code: number, reason: string): void {
+    const ws = this.ws;
+    if (!ws) return;
+    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    try {
+      ws.close(code === 1000 ? 1000 : 4000, reason);
+    } catch {
+      // already closing
+    }
+    this.down(code, reason);
+  }
+
+  private down(code: number, reason: string): void {
+    this.generation++;
+    this.ws = undefined;
+    for (const t of ['stable', 'heartbeat', 'pong', 'connect'] as const) this.clear(t);
+    this.emit('close', { code, reason });
+    if (!this.running) return;
+    if (!this.networkUp) return this.setState('offline');
+    this.setState(this.everOpened ? 'reconnecting' : 'connecting');
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (!this.running || !this.networkUp) return;
+    this.clear('retry');
+    const delay = backoffDelay(this.attempt++, this.opts.backoff, this.opts.random);
+    this.timers.retry = setTimeout(() => {
+      delete this.timers.retry;
+      void this.connect();
+    }, delay);
+  }
+}
