@@ -1,0 +1,193 @@
+/**
+ * The whole product in a real browser: the built app (served by `vite
+ * preview`) against the local stack (gateway running the real Lambda
+ * handlers, DynamoDB Local, cognito-local), driven by Debian's chromium.
+ *
+ *   npx vitest run e2e
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { build, preview, type PreviewServer } from 'vite';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { freePort } from '../local/process';
+import { startStack, type LocalStack } from '../local/stack';
+
+const CHROMIUM = '/usr/bin/chromium';
+const PASSWORD = 'Parley-e2e-1!';
+const suffix = Math.random().toString(36).slice(2, 7);
+const names = { alice: `alice${suffix}`, bob: `bob${suffix}`, carol: `carol${suffix}` };
+
+let stack: LocalStack;
+let server: PreviewServer;
+let browser: Browser;
+let baseUrl: string;
+let workDir: string;
+
+beforeAll(async () => {
+  workDir = mkdtempSync(join(tmpdir(), 'parley-e2e-'));
+  stack = await startStack({
+    dynamoEndpoint: inject('dynamoEndpoint'),
+    cognito: inject('cognito'),
+    outputsFile: join(workDir, 'outputs.json'),
+  });
+  // The app reads its outputs at build time, exactly as `npm start` runs vite.
+  process.env.PARLEY_OUTPUTS = stack.outputsFile;
+  const outDir = join(workDir, 'dist');
+  // Vitest sets NODE_ENV=test, which would bundle React's development build.
+  const nodeEnv = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  try {
+    await build({ configFile: resolve('vite.config.ts'), mode: 'production', logLevel: 'warn', build: { outDir, emptyOutDir: true, sourcemap: false } });
+  } finally {
+    process.env.NODE_ENV = nodeEnv;
+  }
+  const port = await freePort();
+  server = await preview({ configFile: resolve('vite.config.ts'), logLevel: 'warn', build: { outDir }, preview: { host: '127.0.0.1', port, strictPort: true } });
+  baseUrl = `http://127.0.0.1:${port}`;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  await stack?.close();
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+
+async function newUser(): Promise<{ context: BrowserContext; page: Page }> {
+  // Every context is a fresh profile: its own storage, so its own session.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  page.on('pageerror', (err) => console.error('page error:', err.message));
+  return { context, page };
+}
+
+async function signUp(page: Page, name: string): Promise<void> {
+  await page.goto(baseUrl);
+  await page.getByRole('tab', { name: 'Create account' }).click();
+  await page.getByLabel('Email').fill(`${name}@example.com`);
+  await page.getByLabel('Display name').fill(name);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  // Local mode shows the confirmation code on screen, so nobody needs an inbox.
+  await page.getByRole('button', { name: 'Fill it in' }).click();
+  await page.getByRole('button', { name: 'Confirm and continue' }).click();
+  await page.getByRole('heading', { level: 1, name: '#Lobby' }).waitFor();
+}
+
+async function signIn(page: Page, name: string): Promise<void> {
+  await page.getByRole('tab', { name: 'Sign in' }).click();
+  await page.getByLabel('Email').fill(`${name}@example.com`);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1 }).filter({ hasText: /^#/ }).waitFor();
+}
+
+const composer = (page: Page) => page.getByRole('textbox', { name: /^Message / });
+const texts = (page: Page) => page.locator('.message-scroll .msg-text').allTextContents();
+
+async function say(page: Page, text: string): Promise<void> {
+  await composer(page).fill(text);
+  await composer(page).press('Enter');
+}
+
+async function openRoom(page: Page, name: string): Promise<void> {
+  await page.getByRole('button', { name: 'Refresh the room list' }).click();
+  await page.getByRole('navigation', { name: 'Rooms' }).getByRole('button', { name: new RegExp(name) }).click();
+  await page.getByRole('heading', { level: 1 }).filter({ hasText: name }).waitFor();
+}
+
+/** Waits until the room shows exactly these messages, in this order. */
+async function expectTexts(page: Page, expected: string[], timeout = 15_000): Promise<void> {
+  await expect.poll(() => texts(page), { timeout, interval: 100 }).toEqual(expected);
+}
+
+describe.skipIf(!existsSync(CHROMIUM))('Parley in a browser', () => {
+  it('two people chat, see each other, survive a dropped socket; private rooms stay private', async () => {
+    const a = await newUser();
+    const b = await newUser();
+    await signUp(a.page, names.alice);
+    await signUp(b.page, names.bob);
+
+    // Sign out and back in, the way a returning user does.
+    await a.page.getByRole('button', { name: 'Sign out' }).click();
+    await signIn(a.page, names.alice);
+
+    // A public room: alice creates it, bob finds it and joins.
+    const room = `talk-${suffix}`;
+    await a.page.getByRole('button', { name: 'Create a room' }).click();
+    await a.page.getByLabel('Room ID').fill(room);
+    await a.page.getByRole('button', { name: 'Create room' }).click();
+    await a.page.getByRole('heading', { level: 1, name: `#${room}` }).waitFor();
+    await openRoom(b.page, room);
+
+    // Presence: each sees the other here.
+    const here = (page: Page) => page.getByRole('complementary').getByRole('listitem');
+    await expect.poll(() => here(a.page).allTextContents(), { timeout: 10_000 }).toEqual(expect.arrayContaining([expect.stringContaining(names.bob)]));
+    await expect.poll(() => here(b.page).allTextContents(), { timeout: 10_000 }).toEqual(expect.arrayContaining([expect.stringContaining(names.alice)]));
+
+    // Messages both ways.
+    await say(a.page, 'Hi Bob, welcome to the room');
+    await expectTexts(b.page, ['Hi Bob, welcome to the room']);
+    await say(b.page, 'Thanks Alice! Glad to be here.');
+    await expectTexts(a.page, ['Hi Bob, welcome to the room', 'Thanks Alice! Glad to be here.']);
+
+    // Typing shows on the other side, then fades.
+    await composer(b.page).pressSequentially('writing', { delay: 20 });
+    await a.page.getByText(`${names.bob} is typing…`).waitFor({ timeout: 10_000 });
+    await a.page.getByText(`${names.bob} is typing…`).waitFor({ state: 'hidden', timeout: 10_000 });
+    await composer(b.page).fill('');
+
+    // Bob's network goes away and the server drops his socket.
+    await b.context.setOffline(true);
+    for (const c of stack.gateway.listConnections()) if (c.authorizer.userName === names.bob) stack.gateway.dropConnection(c.connectionId);
+    await b.page.getByText(/You are offline/).waitFor({ timeout: 10_000 });
+    const missed = ['one while you were away', 'two while you were away', 'three while you were away'];
+    for (const m of missed) await say(a.page, m);
+    await say(b.page, 'queued while offline');
+    await expectTexts(a.page, ['Hi Bob, welcome to the room', 'Thanks Alice! Glad to be here.', ...missed]);
+
+    // Back online: he gets every message exactly once, in order, and his queued one goes out.
+    await b.context.setOffline(false);
+    const all = ['Hi Bob, welcome to the room', 'Thanks Alice! Glad to be here.', ...missed, 'queued while offline'];
+    await expectTexts(b.page, all, 20_000);
+    await expectTexts(a.page, all);
+    await expect.poll(() => b.page.getByRole('status').filter({ hasText: /offline|Reconnecting/ }).count()).toBe(0);
+
+    // A private room: bob is invited and can see it; carol cannot.
+    const secret = `secret-${suffix}`;
+    await a.page.getByRole('button', { name: 'Create a room' }).click();
+    await a.page.getByLabel('Room ID').fill(secret);
+    await a.page.getByLabel(/Private/).check();
+    await a.page.getByLabel('Invite people').fill(names.bob);
+    await a.page.getByRole('button', { name: 'Create room' }).click();
+    await a.page.getByRole('heading', { level: 1, name: secret }).waitFor();
+    await say(a.page, 'Just between us');
+    await openRoom(b.page, secret);
+    await expectTexts(b.page, ['Just between us']);
+
+    const c = await newUser();
+    await signUp(c.page, names.carol);
+    await c.page.getByRole('button', { name: 'Refresh the room list' }).click();
+    const nav = c.page.getByRole('navigation', { name: 'Rooms' });
+    await nav.getByRole('button', { name: new RegExp(room) }).waitFor();
+    expect(await nav.getByRole('button', { name: new RegExp(secret) }).count()).toBe(0);
+
+    // Screenshots for the docs: desktop, then a 360 px phone.
+    for (const p of [a.page, b.page]) await p.getByRole('navigation', { name: 'Rooms' }).getByRole('button', { name: new RegExp(room) }).click();
+    await composer(b.page).pressSequentially('typing…', { delay: 20 });
+    await a.page.getByText(`${names.bob} is typing…`).waitFor();
+    mkdirSync(resolve('docs'), { recursive: true });
+    await a.page.screenshot({ path: resolve('docs/screenshot.png') });
+    await a.page.setViewportSize({ width: 360, height: 740 });
+    await a.page.getByRole('button', { name: 'Close the people list' }).click();
+    // The sidebar slides off-canvas at this width; shoot once the transition has settled.
+    await a.page.waitForFunction(() => document.getAnimations().length === 0);
+    await a.page.screenshot({ path: resolve('docs/screenshot-mobile.png') });
+  }, 180_000);
+});
