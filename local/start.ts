@@ -6,6 +6,9 @@ import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { DEFAULT_PORTS, startStack } from './stack';
 
+// Node 20.19+ is this project's engine; the SDK's notice about its 2027 releases is noise here.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const outputsFile = resolve('.local/outputs.json');
 const withApp = !process.argv.includes('--no-app');
 
