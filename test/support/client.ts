@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import type { ClientActionInput, EventOf, ServerEvent, ServerEventType } from '../../amplify/core/protocol';
+import type { ChatMessage, ClientActionInput, EventOf, ServerEvent, ServerEventType } from '../../amplify/core/protocol';
 
 /** A test's WebSocket client: records every event and waits for the ones a test expects. */
 export class TestClient {
@@ -103,4 +103,23 @@ export class TestClient {
     this.ws.close();
     await this.closed;
   }
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Sends until acked, reusing one clientMsgId, the way Parley's client retries. */
+export async function sendUntilAcked(c: TestClient, message: string, clientMsgId: string, tries = 20): Promise<EventOf<'ack'>> {
+  for (let i = 0; i < tries; i++) {
+    const res = await c.reply({ action: 'sendmessage', message, clientMsgId }, 3000).catch(() => undefined);
+    if (res?.type === 'ack') return res;
+    await pause(250);
+  }
+  throw new Error(`no ack for ${clientMsgId}`);
+}
+
+/** The first page of a room's history, oldest first. */
+export async function transcript(c: TestClient, room = 'lobby'): Promise<ChatMessage[]> {
+  const res = await c.request('history', { action: 'history', room, after: 0, limit: 100 });
+  if (res.type !== 'history') throw new Error(res.message);
+  return res.messages;
 }
