@@ -33,11 +33,16 @@ export function createDocumentClient(): DynamoDBDocumentClient {
 
 const managementClients = new Map<string, ApiGatewayManagementApiClient>();
 
-/** One client per endpoint, kept across invocations of a warm container. */
-export function managementClient(endpoint: string): ApiGatewayManagementApiClient {
+/**
+ * One client per endpoint, kept across invocations of a warm container. The
+ * SDK's default agent allows 50 sockets, which would quietly cap the fan-out's
+ * concurrency, so the agent gets as many as the fan-out uses.
+ */
+export function managementClient(endpoint: string, maxSockets = 64): ApiGatewayManagementApiClient {
   let client = managementClients.get(endpoint);
   if (!client) {
-    client = new ApiGatewayManagementApiClient({ endpoint });
+    const agent = { keepAlive: true, maxSockets };
+    client = new ApiGatewayManagementApiClient({ endpoint, requestHandler: { httpAgent: agent, httpsAgent: agent } });
     managementClients.set(endpoint, client);
   }
   return client;

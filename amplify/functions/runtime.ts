@@ -16,7 +16,7 @@ export function depsFor(requestContext: { domainName: string; stage: string }): 
   return {
     db,
     tables: config.tables,
-    notifier: managementNotifier(managementClient(managementEndpointFor(config, requestContext))),
+    notifier: managementNotifier(managementClient(managementEndpointFor(config, requestContext), config.fanoutConcurrency)),
     fanoutConcurrency: config.fanoutConcurrency,
     homeRegion: config.homeRegion,
     now: Date.now,

@@ -1,0 +1,3 @@
+import { handlers } from './runtime';
+
+export const handler = handlers.connect;

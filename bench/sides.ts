@@ -1,0 +1,78 @@
+/**
+ * The two designs as the latency, throughput and load figures drive them:
+ * how to open clients, put them in a room, and frame a message.
+ */
+import { DEFAULT_ROOM } from '../amplify/core/protocol';
+import { forEachLimit } from '../amplify/core/fanout';
+import type { LocalStack } from '../local/stack';
+import type { BaselineStack } from './baseline/stack';
+import { connectMany, type BenchClient } from './client';
+import { baselineMessageText, parleyMessageText } from './deliveries';
+
+export interface Side {
+  name: 'Parley' | 'baseline';
+  /** Pulls the bench text out of a frame a member received. */
+  extract(frame: string): string | undefined;
+  /** The frame that sends `text` to `room`. */
+  frame(room: string, text: string): object;
+}
+
+// ---------------------------------------------------------------- Parley
+
+export const parleySide: Side = {
+  name: 'Parley',
+  extract: parleyMessageText,
+  // As the app sends: with a clientMsgId (bench texts are unique, so they serve).
+  frame: (room, text) => ({ action: 'sendmessage', room, message: text, clientMsgId: text.replace(/[^A-Za-z0-9_-]/g, '-') }),
+};
+
+/**
+ * Opens `n` Parley clients with real Cognito tokens, timing the handshakes
+ * (not the sign-ups). Every connection belongs
+ * to one of `users` users (several tabs each): besides saving sign-ups, it
+ * keeps presence quiet while a room fills, since a user already present is
+ * not announced again.
+ */
+export async function connectParley(
+  stack: LocalStack,
+  n: number,
+  users: number,
+): Promise<{ clients: BenchClient[]; urlFor: (index: number) => string; seconds: number }> {
+  const tokens: string[] = [];
+  for (let u = 0; u < users; u++) tokens.push(await stack.token(`bench-user-${u}`));
+  const urlFor = (i: number) => `${stack.websocketUrl}?token=${encodeURIComponent(tokens[i % users]!)}`;
+  const t0 = Date.now();
+  const clients = await connectMany(n, urlFor, 'Parley clients', { concurrency: 16 });
+  return { clients, urlFor, seconds: (Date.now() - t0) / 1000 };
+}
+
+let reqs = 0;
+const reqId = () => `bench-${++reqs}`;
+
+/** Puts every client in `room`: the first creates it, the rest join. Every client starts in the lobby already. */
+export async function joinParleyRoom(clients: readonly BenchClient[], room: string): Promise<void> {
+  if (room === DEFAULT_ROOM || clients.length === 0) return;
+  const [first, ...rest] = clients as [BenchClient, ...BenchClient[]];
+  const created = await first.request({ action: 'createroom', room, reqId: reqId() });
+  if (created.type === 'error' && created.code !== 'room_exists') throw new Error(`createroom ${room}: ${JSON.stringify(created)}`);
+  const joiners = created.type === 'error' ? clients : rest;
+  await forEachLimit(joiners, 16, async (c) => {
+    const reply = await c.request({ action: 'joinroom', room, reqId: reqId() });
+    if (reply.type !== 'joined') throw new Error(`joinroom ${room}: ${JSON.stringify(reply)}`);
+  });
+}
+
+// ---------------------------------------------------------------- baseline
+
+export const baselineSide: Side = {
+  name: 'baseline',
+  extract: baselineMessageText,
+  // The tutorial's frame; `room` only matters when the connections were opened with one.
+  frame: (room, text) => (room ? { action: 'sendmessage', message: text, room } : { action: 'sendmessage', message: text }),
+};
+
+/** Opens `n` baseline clients, optionally all in one room (the tutorial has none; see baseline/handlers.ts). */
+export function connectBaseline(stack: BaselineStack, n: number, room?: string, offset = 0): Promise<BenchClient[]> {
+  const url = room ? `${stack.websocketUrl}?room=${encodeURIComponent(room)}` : stack.websocketUrl;
+  return connectMany(n, () => url, `baseline clients${room ? ` (${room})` : ''}`, { concurrency: 16, offset });
+}
