@@ -177,7 +177,9 @@ describe('limits', () => {
     await new Promise((r) => setTimeout(r, 2500));
     const acks = flooder.events.filter((e) => e.type === 'ack').length;
     const refusals = flooder.events.filter((e) => e.type === 'error' && e.code === 'rate_limited').length + 1;
-    expect(acks + refusals).toBe(40);
+    // Refusals are reported at most once per 100 ms; the frames in between are dropped unanswered.
+    expect(refusals).toBeGreaterThanOrEqual(1);
+    expect(acks + refusals).toBeLessThanOrEqual(40);
     expect(acks).toBeGreaterThanOrEqual(20);
     expect(acks).toBeLessThan(40);
     expect(await lastSeq('lobby')).toBe(before + acks);

@@ -20,7 +20,22 @@ const DEFAULT_LIMIT: RateLimit = { perSecond: LIMITS.ratePerSecond, burst: LIMIT
  */
 export class LocalAdmission {
   private readonly tat = new Map<string, number>();
-  constructor(private readonly maxEntries = 10_000) {}
+  private readonly reported = new Map<string, number>();
+  constructor(
+    private readonly maxEntries = 10_000,
+    /** While a connection floods, tell it at most this often; answering every frame would cost more than the flood. */
+    private readonly reportEveryMs = 100,
+  ) {}
+
+  /** True when a refusal should be answered with an error frame, false to drop the frame quietly. */
+  shouldReport(connectionId: string, now: number): boolean {
+    const last = this.reported.get(connectionId);
+    if (last !== undefined && now - last < this.reportEveryMs) return false;
+    this.reported.delete(connectionId);
+    this.reported.set(connectionId, now);
+    if (this.reported.size > this.maxEntries) this.reported.delete(this.reported.keys().next().value as string);
+    return true;
+  }
 
   /** Milliseconds to wait, or 0 if this container has no objection. */
   check(connectionId: string, now: number, limit: RateLimit = DEFAULT_LIMIT): number {

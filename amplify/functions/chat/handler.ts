@@ -25,6 +25,9 @@ export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> =
     await perform(deps, { ...who, connectionId: requestContext.connectionId }, action);
   } catch (err) {
     const failure = asProtocolError(err, details);
+    if (failure.code === 'rate_limited' && deps.admission && !deps.admission.shouldReport(requestContext.connectionId, deps.now())) {
+      return { statusCode: 200 };
+    }
     if (failure.code === 'internal' || failure.code === 'unavailable') {
       console.error(JSON.stringify({ msg: 'action failed', route: requestContext.routeKey, code: failure.code, error: String(err) }));
     }
