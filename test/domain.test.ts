@@ -6,7 +6,7 @@ import { getConnection, registerConnection, roomConnections } from '../amplify/c
 import { forEachLimit } from '../amplify/core/fanout';
 import { keys } from '../amplify/core/keys';
 import { GAP_SETTLE_MS, history, postMessage } from '../amplify/core/messages';
-import { ProtocolError, type EventOf, type ServerEvent } from '../amplify/core/protocol';
+import { LIMITS, ProtocolError, type EventOf, type ServerEvent } from '../amplify/core/protocol';
 import { admit } from '../amplify/core/ratelimit';
 import { createRoom, ensureRoom, listRooms, accessibleRoom, claimUserName } from '../amplify/core/rooms';
 import { domainFixture, type DomainFixture } from './support/domain';
@@ -229,6 +229,19 @@ describe('chat actions', () => {
     await disconnect(f.deps, 'b2');
     const leaves = ofType(f.notifier.of('a1'), 'presence').filter((p) => p.event === 'leave');
     expect(leaves.map((p) => [p.user.name, p.members.map((m) => m.name)])).toEqual([['bob', ['alice']]]);
+  });
+
+  it('stops broadcasting joins in a big room, and caps the member list it sends', async () => {
+    const f = await domainFixture();
+    await ensureRoom(f.deps);
+    const crowd = LIMITS.presenceMax + 5;
+    for (let i = 0; i < crowd; i++) await registerConnection(f.deps, `c${i}`, { userId: `u${i}`, userName: `user${i}` });
+    await registerConnection(f.deps, 'a1', alice, 'elsewhere');
+    await perform(f.deps, { ...alice, connectionId: 'a1' }, { action: 'joinroom', room: 'lobby' });
+    const joined = ofType(f.notifier.of('a1'), 'joined')[0];
+    expect(joined?.members).toHaveLength(LIMITS.presenceMax);
+    expect(joined?.memberCount).toBe(crowd + 1);
+    expect(ofType(f.notifier.of('c0'), 'presence')).toEqual([]);
   });
 
   it('requires joining before posting or typing', async () => {

@@ -16,7 +16,7 @@ import {
 import type { ChatDeps } from './deps';
 import { broadcast, deliver, reply } from './fanout';
 import { history, postMessage } from './messages';
-import { DEFAULT_ROOM, ProtocolError, type ActionOf, type ClientAction } from './protocol';
+import { DEFAULT_ROOM, LIMITS, ProtocolError, type ActionOf, type ClientAction } from './protocol';
 import { admitOrThrow } from './ratelimit';
 import { accessibleRoom, claimUserName, createRoom, ensureRoom, listRooms, summary } from './rooms';
 
@@ -51,7 +51,7 @@ async function announce(
 ): Promise<void> {
   const conns = opts.conns ?? (await roomConnections(deps, room));
   const others = conns.filter((c) => c.connectionId !== opts.self);
-  if (others.some((c) => c.userId === who.userId)) return;
+  if (others.some((c) => c.userId === who.userId) || conns.length > LIMITS.presenceMax) return;
   const user = { id: who.userId, name: who.userName };
   await deliver(deps, others, { type: 'presence', room, event, user, members: membersOf(conns) });
 }
@@ -122,7 +122,14 @@ async function join(deps: ChatDeps, caller: Caller, conn: Connection, roomId: st
   const room = await accessibleRoom(deps, roomId, caller.userId);
   await addToRoom(deps, conn, room.id);
   const conns = await roomConnections(deps, room.id);
-  await reply(deps, caller.connectionId, { type: 'joined', room: summary(room), members: membersOf(conns), reqId });
+  const members = membersOf(conns);
+  await reply(deps, caller.connectionId, {
+    type: 'joined',
+    room: summary(room),
+    members: members.slice(0, LIMITS.presenceMax),
+    memberCount: members.length,
+    reqId,
+  });
   await announce(deps, room.id, 'join', caller, { self: caller.connectionId, conns });
 }
 

@@ -15,6 +15,12 @@ export const LIMITS = {
   /** Largest frame an action may be; anything bigger is refused before parsing. */
   maxActionBytes: 32 * 1024,
   historyPageMax: 100,
+  /**
+   * Rooms with more people online than this stop broadcasting joins and leaves,
+   * and `joined` lists only this many members: in a big room a join would
+   * otherwise cost a post to everyone, and the list alone could pass 128 KB.
+   */
+  presenceMax: 200,
   historyPageDefault: 50,
   maxInvites: 50,
   /** Token bucket per connection: sustained rate and burst. */
@@ -208,7 +214,7 @@ export interface RoomSummary {
 export type ServerEvent =
   | ({ type: 'message' } & ChatMessage)
   | { type: 'ack'; room: string; seq: number; id: string; ts: number; clientMsgId?: string; reqId?: string; duplicate: boolean }
-  | { type: 'joined'; room: RoomSummary; members: UserRef[]; reqId?: string }
+  | { type: 'joined'; room: RoomSummary; members: UserRef[]; memberCount: number; reqId?: string }
   | { type: 'left'; room: string; reqId?: string }
   | { type: 'presence'; room: string; event: 'join' | 'leave'; user: UserRef; members: UserRef[] }
   | { type: 'typing'; room: string; user: UserRef }

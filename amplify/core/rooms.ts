@@ -53,8 +53,8 @@ export async function ensureRoom(deps: ChatDeps, id = DEFAULT_ROOM, name = 'Lobb
   }
 }
 
-export async function getRoom(deps: ChatDeps, id: string, consistent = false): Promise<Room | undefined> {
-  const res = await deps.db.send(new GetCommand({ TableName: deps.tables.chat, Key: keys.roomMeta(id), ConsistentRead: consistent }));
+async function getRoom(deps: ChatDeps, id: string): Promise<Room | undefined> {
+  const res = await deps.db.send(new GetCommand({ TableName: deps.tables.chat, Key: keys.roomMeta(id) }));
   return res.Item ? toRoom(res.Item) : undefined;
 }
 

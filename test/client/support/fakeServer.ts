@@ -208,7 +208,7 @@ export class FakeChatServer {
         const room = this.visible(this.rooms.get(a.room), conn.user);
         conn.rooms.add(a.room);
         const members = this.membersOf(a.room);
-        this.send(conn, { type: 'joined', room: { ...room.summary }, members, reqId: a.reqId });
+        this.send(conn, { type: 'joined', room: { ...room.summary }, members, memberCount: members.length, reqId: a.reqId });
         for (const c of this.conns) if (c !== conn && c.rooms.has(a.room)) this.send(c, { type: 'presence', room: a.room, event: 'join', user: conn.user, members });
         return;
       }
