@@ -49,7 +49,9 @@ async function announce(
   who: Identity,
   opts: { self?: string; conns?: RoomConnection[] } = {},
 ): Promise<void> {
-  const conns = opts.conns ?? (await roomConnections(deps, room));
+  // One row past the limit is enough to know a room is too big to announce in, so a
+  // connect to a crowded lobby reads a bounded page rather than everyone.
+  const conns = opts.conns ?? (await roomConnections(deps, room, LIMITS.presenceMax + 1));
   const others = conns.filter((c) => c.connectionId !== opts.self);
   if (others.some((c) => c.userId === who.userId) || conns.length > LIMITS.presenceMax) return;
   const user = { id: who.userId, name: who.userName };

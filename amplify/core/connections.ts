@@ -144,14 +144,19 @@ export interface RoomConnection extends Identity {
 }
 
 /** The fan-out read: one Query on the room's partition, connection rows only, never a Scan. */
-export async function roomConnections(deps: ChatDeps, room: string): Promise<RoomConnection[]> {
+export async function roomConnections(deps: ChatDeps, room: string, max = Infinity): Promise<RoomConnection[]> {
   const now = deps.now();
-  const items = await queryAll(deps.db, {
-    TableName: deps.tables.connections,
-    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :c)',
-    ExpressionAttributeValues: { ':pk': keys.roomPk(room), ':c': keys.roomConnectionsPrefix },
-    ProjectionExpression: 'connectionId, userId, userName, expiresAt',
-  });
+  const items = await queryAll(
+    deps.db,
+    {
+      TableName: deps.tables.connections,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :c)',
+      ExpressionAttributeValues: { ':pk': keys.roomPk(room), ':c': keys.roomConnectionsPrefix },
+      ProjectionExpression: 'connectionId, userId, userName, expiresAt',
+      ...(Number.isFinite(max) ? { Limit: max } : {}),
+    },
+    max,
+  );
   return items
     .filter((item) => alive(item.expiresAt, now))
     .map((item) => ({ connectionId: String(item.connectionId), userId: String(item.userId), userName: String(item.userName) }));
