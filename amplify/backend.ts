@@ -1,21 +1,33 @@
 import { defineBackend } from '@aws-amplify/backend';
 import { Stack } from 'aws-cdk-lib';
+import { NameRegistry } from './auth/name-registry';
+import { preSignUp } from './auth/pre-sign-up/resource';
 import { auth } from './auth/resource';
 import { authorizer } from './functions/authorizer/resource';
 import { chat } from './functions/chat/resource';
 import { connect } from './functions/connect/resource';
 import { disconnect } from './functions/disconnect/resource';
 import { acknowledgeAmplifyOwnedFindings } from './realtime/amplify-acks';
-import { ParleyRealtime } from './realtime/construct';
+import { accessLogsOptedIn, ParleyRealtime } from './realtime/construct';
 import { isSandbox } from './realtime/function';
 
-export const backend = defineBackend({ auth, authorizer, connect, disconnect, chat });
+export const backend = defineBackend({ auth, preSignUp, authorizer, connect, disconnect, chat });
 
-// App client flows: SRP for the browser, USER_PASSWORD_AUTH because
-// cognito-local (local mode) has no SRP, refresh tokens for long sessions.
+// Amplify Hosting sets AWS_PULL_REQUEST_ID for pull-request previews, which
+// deploy as 'branch' backends but are deleted when the PR closes: keeping
+// their tables would leave one orphan set per PR.
+const ephemeral = isSandbox(backend.stack) || Boolean(process.env.AWS_PULL_REQUEST_ID);
+
+// The name registry sits with the user pool and its Pre sign-up trigger (resourceGroup 'auth').
+const names = new NameRegistry(Stack.of(backend.auth.resources.userPool), 'NameRegistry', { preSignUp: backend.preSignUp, ephemeral });
+
+// App client flows: SRP for the browser and refresh tokens for long sessions,
+// nothing else. The password never leaves the browser (SRP proves it), so
+// USER_PASSWORD_AUTH, which sends it to Cognito, stays off here; only
+// cognito-local (local mode, local/cognito.ts) allows it, since it has no SRP.
 // CUSTOM_AUTH (Amplify's default) is dropped: there are no custom-auth triggers.
 const { cfnUserPoolClient, cfnIdentityPool } = backend.auth.resources.cfnResources;
-cfnUserPoolClient.explicitAuthFlows = ['ALLOW_USER_SRP_AUTH', 'ALLOW_USER_PASSWORD_AUTH', 'ALLOW_REFRESH_TOKEN_AUTH'];
+cfnUserPoolClient.explicitAuthFlows = ['ALLOW_USER_SRP_AUTH', 'ALLOW_REFRESH_TOKEN_AUTH'];
 // The client talks to the WebSocket API with an ID token, never with AWS
 // credentials, so guests need no identity-pool role.
 cfnIdentityPool.allowUnauthenticatedIdentities = false;
@@ -33,10 +45,10 @@ const realtime = new ParleyRealtime(realtimeStack, 'ParleyRealtime', {
   },
   userPoolId: backend.auth.resources.userPool.userPoolId,
   userPoolClientId: backend.auth.resources.userPoolClient.userPoolClientId,
-  // Amplify Hosting sets AWS_PULL_REQUEST_ID for pull-request previews, which
-  // deploy as 'branch' backends but are deleted when the PR closes: keeping
-  // their tables would leave one orphan pair per PR.
-  ephemeral: isSandbox(backend.stack) || Boolean(process.env.AWS_PULL_REQUEST_ID),
+  usersTable: names.table,
+  ephemeral,
+  // Opt-in: needs the account's API Gateway CloudWatch role, set once per account and region (README, Deploy).
+  accessLogs: accessLogsOptedIn(backend.stack),
 });
 
 backend.addOutput({

@@ -99,7 +99,7 @@ async function main(): Promise<number> {
       progress('starting cognito-local, the Parley stack and the baseline stack');
       const dataDir = mkdtempSync(join(tmpdir(), 'parley-bench-'));
       stops.push({ name: 'cognito data', stop: async () => rmSync(dataDir, { recursive: true, force: true }) });
-      const cognito = await startCognito({ dataDir });
+      const cognito = await startCognito({ dataDir, dynamoEndpoint: dynamo.endpoint });
       stops.push({ name: 'cognito-local', stop: cognito.stop });
       const stack = await startStack({ dynamoEndpoint: dynamo.endpoint, cognito });
       stops.push({ name: 'Parley stack', stop: stack.close });

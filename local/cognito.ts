@@ -1,14 +1,20 @@
 /**
- * cognito-local as the user pool. Two gaps against real Cognito are bridged
- * here, not in product code: its ID tokens omit standard attributes such as
- * preferred_username, so a local Pre Token Generation trigger adds it (as a
- * Cognito trigger could in AWS), and it signs up with a fixed code so a
- * person can confirm without email.
+ * cognito-local as the user pool, with Parley's real Pre sign-up trigger
+ * (amplify/auth/pre-sign-up/handler.ts) behind a local Lambda Invoke
+ * endpoint, claiming names in a users table on DynamoDB Local. Two gaps
+ * against real Cognito are bridged here, not in product code: its ID tokens
+ * omit standard attributes such as preferred_username, so a local Pre Token
+ * Generation trigger adds it (as a Cognito trigger could in AWS), and it
+ * signs up with a fixed code so a person can confirm without email.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { PreSignUpTriggerEvent } from 'aws-lambda';
+import { USERS_TABLE } from '../amplify/realtime/tables';
+import { createTable, dynamoClient } from './dynamodb';
 import { freePort, startChild, waitUntil, type Child } from './process';
 
 export const CONFIRMATION_CODE = '123456';
@@ -19,6 +25,8 @@ export interface LocalCognito {
   userPoolId: string;
   clientId: string;
   issuer: string;
+  /** The name registry the Pre sign-up trigger writes and the authorizer reads. */
+  usersTable: string;
   stop(): Promise<void>;
 }
 
@@ -42,37 +50,73 @@ interface TriggerEvent {
   request?: { userAttributes?: Record<string, string> };
 }
 
-/** A Lambda Invoke endpoint serving one function: the Pre Token Generation trigger. */
-function startTriggerServer(): Promise<{ server: Server; port: number }> {
+const TRIGGERS = { preSignUp: 'parley-pre-sign-up', preTokenGeneration: 'parley-pre-token' } as const;
+type Trigger = (event: Record<string, unknown>) => Promise<unknown>;
+
+/** The local bridge: put the chat name in the ID token, as real Cognito does for standard attributes. */
+const preTokenGeneration: Trigger = async (event) => {
+  const name = (event as TriggerEvent).request?.userAttributes?.preferred_username;
+  return { ...event, response: { claimsOverrideDetails: { claimsToAddOrOverride: name ? { preferred_username: name } : {} } } };
+};
+
+/**
+ * A Lambda Invoke endpoint (POST /2015-03-31/functions/<name>/invocations).
+ * A trigger that throws answers as Lambda does, with X-Amz-Function-Error, so
+ * cognito-local refuses the operation with UserLambdaValidationException.
+ */
+function startTriggerServer(triggers: Record<string, Trigger>): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
-      let event: TriggerEvent = {};
+      const name = decodeURIComponent(/\/functions\/([^/]+)\/invocations/.exec(req.url ?? '')?.[1] ?? '');
+      const trigger = triggers[name];
+      const answer = (status: number, payload: unknown, error?: string) =>
+        res.writeHead(status, { 'content-type': 'application/json', ...(error ? { 'x-amz-function-error': error } : {}) }).end(JSON.stringify(payload));
+      if (!trigger) return answer(404, { message: `Function not found: ${name}` });
+      let event: Record<string, unknown> = {};
       try {
-        event = JSON.parse(body) as TriggerEvent;
+        event = JSON.parse(body) as Record<string, unknown>;
       } catch {
-        // An unparsable event still gets a valid, empty override.
+        // An unparsable event reaches the trigger empty; it refuses or answers as it would in Lambda.
       }
-      const name = event.request?.userAttributes?.preferred_username;
-      const response = { claimsOverrideDetails: { claimsToAddOrOverride: name ? { preferred_username: name } : {} } };
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ response }));
+      trigger(event).then(
+        (out) => answer(200, out),
+        (err: unknown) =>
+          answer(200, { errorType: err instanceof Error ? err.name : 'Error', errorMessage: err instanceof Error ? err.message : String(err) }, 'Unhandled'),
+      );
     });
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as { port: number }).port })));
 }
 
-export async function startCognito(opts: { port?: number; dataDir: string; echo?: boolean }): Promise<LocalCognito> {
+/**
+ * Creates the users table and serves the Pre sign-up trigger's code against it.
+ */
+async function preSignUpTrigger(dynamoEndpoint: string): Promise<{ trigger: Trigger; usersTable: string }> {
+  const usersTable = `parley-users-${randomBytes(4).toString('hex')}`;
+  const ddb = dynamoClient(dynamoEndpoint);
+  await createTable(ddb, USERS_TABLE, usersTable);
+  ddb.destroy();
+  // The handler's own body, on a registry of this instance's: a process may run
+  // one cognito-local per vitest project, and a handler module reads its env once.
+  const [{ claimAtSignUp }, { DynamoDBDocumentClient }] = await Promise.all([import('../amplify/core/users'), import('@aws-sdk/lib-dynamodb')]);
+  const registry = { db: DynamoDBDocumentClient.from(dynamoClient(dynamoEndpoint)), table: usersTable };
+  return { trigger: (event) => claimAtSignUp(registry, event as unknown as PreSignUpTriggerEvent), usersTable };
+}
+
+export async function startCognito(opts: { port?: number; dataDir: string; dynamoEndpoint: string; echo?: boolean }): Promise<LocalCognito> {
   const port = opts.port ?? (await freePort());
   const endpoint = `http://127.0.0.1:${port}`;
-  const trigger = await startTriggerServer();
+  const { trigger: preSignUp, usersTable } = await preSignUpTrigger(opts.dynamoEndpoint);
+  const trigger = await startTriggerServer({ [TRIGGERS.preSignUp]: preSignUp, [TRIGGERS.preTokenGeneration]: preTokenGeneration });
   const stateDir = join(opts.dataDir, '.cognito');
   mkdirSync(join(stateDir, 'db'), { recursive: true });
   writeFileSync(
     join(stateDir, 'config.json'),
     JSON.stringify({
       TokenConfig: { IssuerDomain: endpoint },
-      TriggerFunctions: { PreTokenGeneration: 'parley-pre-token' },
+      TriggerFunctions: { PreSignUp: TRIGGERS.preSignUp, PreTokenGeneration: TRIGGERS.preTokenGeneration },
       LambdaClient: { endpoint: `http://127.0.0.1:${trigger.port}`, region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } },
     }),
   );
@@ -94,16 +138,48 @@ export async function startCognito(opts: { port?: number; dataDir: string; echo?
     throw err;
   }
   const { userPoolId, clientId } = await ensurePool(endpoint);
+  await backfillClaims(endpoint, userPoolId, usersTable, opts.dynamoEndpoint);
   return {
     endpoint,
     userPoolId,
     clientId,
     issuer: `${endpoint}/${userPoolId}`,
+    usersTable,
     async stop() {
       await child.stop();
       await new Promise((r) => trigger.server.close(r));
     },
   };
+}
+
+/**
+ * Local accounts outlive DynamoDB Local (in memory), so names that accounts
+ * from an earlier run claimed are claimed again, oldest account first, before
+ * anyone can connect. In AWS the registry is a retained table and needs none of this.
+ */
+async function backfillClaims(endpoint: string, userPoolId: string, usersTable: string, dynamoEndpoint: string): Promise<void> {
+  type User = { Username: string; UserCreateDate?: number; Attributes?: { Name: string; Value: string }[] };
+  const users: User[] = [];
+  let token: string | undefined;
+  do {
+    const page = await cognitoCall<{ Users?: User[]; PaginationToken?: string }>(endpoint, 'ListUsers', {
+      UserPoolId: userPoolId,
+      Limit: 60,
+      ...(token ? { PaginationToken: token } : {}),
+    });
+    users.push(...(page.Users ?? []));
+    token = page.PaginationToken;
+  } while (token);
+  if (users.length === 0) return;
+  const [{ claimName }, { DynamoDBDocumentClient }] = await Promise.all([import('../amplify/core/users'), import('@aws-sdk/lib-dynamodb')]);
+  const registry = { db: DynamoDBDocumentClient.from(dynamoClient(dynamoEndpoint)), table: usersTable };
+  users.sort((a, b) => (a.UserCreateDate ?? 0) - (b.UserCreateDate ?? 0));
+  for (const user of users) {
+    const attr = (name: string) => user.Attributes?.find((a) => a.Name === name)?.Value;
+    const name = attr('preferred_username');
+    if (name) await claimName(registry, { userId: attr('sub') ?? user.Username, userName: name });
+  }
+  registry.db.destroy();
 }
 
 const POOL_NAME = 'parley-local';
@@ -117,7 +193,8 @@ async function ensurePool(endpoint: string): Promise<{ userPoolId: string; clien
       PoolName: POOL_NAME,
       UsernameAttributes: ['email'],
       AutoVerifiedAttributes: ['email'],
-      Schema: [{ Name: 'preferred_username', AttributeDataType: 'String', Mutable: true, Required: true }],
+      // Immutable, as deployed (cognito-local does not enforce it; the authorizer's registry check does).
+      Schema: [{ Name: 'preferred_username', AttributeDataType: 'String', Mutable: false, Required: true }],
     });
     userPoolId = pool.UserPool.Id;
   }

@@ -102,6 +102,11 @@ export interface GatewayOptions {
   maxFrameBytes?: number;
   maxMessageBytes?: number;
   integrationTimeoutMs?: number;
+  /**
+   * Injected time between $connect answering and the socket being usable: the
+   * window in which AWS answers a post to the connection with 410.
+   */
+  handshakeDelayMs?: number;
   /** Injected delay for every @connections call, to model network distance in benchmarks. */
   postLatencyMs?: number;
   /** Beyond this many concurrent @connections calls, answer 429 as a throttled account would. */
@@ -294,6 +299,7 @@ export async function startGateway(options: GatewayOptions): Promise<LocalGatewa
     maxFrameBytes: options.maxFrameBytes ?? LIMITS.maxFrameBytes,
     maxMessageBytes: options.maxMessageBytes ?? LIMITS.maxMessageBytes,
     integrationTimeoutMs: options.integrationTimeoutMs ?? 29_000,
+    handshakeDelayMs: options.handshakeDelayMs ?? 0,
     postLatencyMs: options.postLatencyMs ?? 0,
     maxConcurrentManagementCalls: options.maxConcurrentManagementCalls ?? Infinity,
     log: options.log ?? (() => undefined),
@@ -403,6 +409,7 @@ export async function startGateway(options: GatewayOptions): Promise<LocalGatewa
         const protocol = resultHeader(result, 'sec-websocket-protocol');
         if (protocol) protocols.set(req, protocol);
       }
+      if (o.handshakeDelayMs > 0) await sleep(o.handshakeDelayMs);
       const session: Session = { connectionId: id, connectedAt, identity, headers, ...(authorizer ? { authorizer } : {}) };
       if (socket.destroyed || !socket.readable || !socket.writable || closing) {
         // $connect succeeded but the client left (or we are shutting down): its $disconnect still runs.

@@ -13,6 +13,7 @@ import { CONFIRMATION_CODE, localIdToken, startCognito, type LocalCognito } from
 import { createTable, dynamoClient, LOCAL_CREDENTIALS, startDynamo } from './dynamodb';
 import { freePort } from './process';
 import { startGateway, type GatewayOptions, type LambdaHandler, type LocalGateway } from './gateway';
+import { asFunction, describeCalls, recordAwsCalls, type AwsCallRecorder } from './iam';
 
 export interface StackOptions {
   gatewayPort?: number;
@@ -43,8 +44,10 @@ export interface LocalStack {
   managementEndpoint: string;
   dynamoEndpoint: string;
   cognito: Omit<LocalCognito, 'stop'>;
-  tables: { connections: string; chat: string };
+  tables: { connections: string; chat: string; users: string };
   gateway: LocalGateway;
+  /** Every AWS call the handlers made, as (function, IAM action, resource), checked against permissions.ts. */
+  iam: AwsCallRecorder;
   outputs: LocalOutputs;
   outputsFile?: string;
   /** A valid ID token for a local user, created on first use. */
@@ -66,14 +69,15 @@ export async function startStack(opts: StackOptions = {}): Promise<LocalStack> {
 
     let cognito = opts.cognito;
     if (!cognito) {
-      const started = await startCognito({ port: opts.cognitoPort, dataDir: opts.dataDir ?? resolve('.local'), echo: opts.echo });
+      const started = await startCognito({ port: opts.cognitoPort, dataDir: opts.dataDir ?? resolve('.local'), dynamoEndpoint, echo: opts.echo });
       stops.push(started.stop);
       cognito = started;
     }
 
     // Unique names let test files share one DynamoDB Local without seeing each other.
     const suffix = randomBytes(4).toString('hex');
-    const tables = { connections: `parley-connections-${suffix}`, chat: `parley-chat-${suffix}` };
+    // The users table is cognito-local's: its Pre sign-up trigger claims names there.
+    const tables = { connections: `parley-connections-${suffix}`, chat: `parley-chat-${suffix}`, users: cognito.usersTable };
     const ddb = dynamoClient(dynamoEndpoint);
     await createTable(ddb, CONNECTIONS_TABLE, tables.connections);
     await createTable(ddb, CHAT_TABLE, tables.chat);
@@ -90,11 +94,17 @@ export async function startStack(opts: StackOptions = {}): Promise<LocalStack> {
       AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint,
       [ENV.connectionsTable]: tables.connections,
       [ENV.chatTable]: tables.chat,
+      [ENV.usersTable]: tables.users,
       [ENV.managementEndpoint]: managementEndpoint,
       [ENV.userPoolId]: cognito.userPoolId,
       [ENV.userPoolClientId]: cognito.clientId,
       [ENV.tokenIssuer]: cognito.issuer,
       ...opts.env,
+    });
+    // Local mode has no IAM: record every call instead, and say at once when one is outside the grants.
+    const iam = recordAwsCalls({
+      tables,
+      onViolation: (call) => console.warn(`[iam] denied in AWS (not granted in amplify/realtime/permissions.ts):\n${describeCalls([call])}`),
     });
     const [authorizer, connect, disconnect, chat] = await Promise.all([
       import('../amplify/functions/authorizer/handler'),
@@ -103,13 +113,16 @@ export async function startStack(opts: StackOptions = {}): Promise<LocalStack> {
       import('../amplify/functions/chat/handler'),
     ]);
     const { ACTIONS } = await import('../amplify/core/protocol');
+    // Each route runs as the function API Gateway integrates it with, so its AWS calls are attributed to that role.
+    const chatFn = asFunction('chat', chat.handler as LambdaHandler);
     const routes: Record<string, LambdaHandler> = {
-      $connect: connect.handler as LambdaHandler,
-      $disconnect: disconnect.handler as LambdaHandler,
-      $default: chat.handler as LambdaHandler,
-      ...Object.fromEntries(ACTIONS.map((a) => [a, chat.handler as LambdaHandler])),
+      $connect: asFunction('connect', connect.handler as LambdaHandler),
+      $disconnect: asFunction('disconnect', disconnect.handler as LambdaHandler),
+      $default: chatFn,
+      ...Object.fromEntries(ACTIONS.map((a) => [a, chatFn])),
     };
-    const gateway = await startGateway({ ...opts.gateway, port, routes, authorizer: { handler: authorizer.handler as LambdaHandler } });
+    const authorizerFn = asFunction('authorizer', authorizer.handler as LambdaHandler);
+    const gateway = await startGateway({ ...opts.gateway, port, routes, authorizer: { handler: authorizerFn } });
     stops.push(() => gateway.close());
 
     const outputs = localOutputs(gateway.url, cognito);
@@ -125,6 +138,7 @@ export async function startStack(opts: StackOptions = {}): Promise<LocalStack> {
       cognito: pool,
       tables,
       gateway,
+      iam,
       outputs,
       outputsFile: opts.outputsFile,
       token: (userName) => localIdToken(pool, userName),

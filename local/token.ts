@@ -4,12 +4,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { NAME_RULE, nameProblem } from '../amplify/core/names';
 import { localIdToken } from './cognito';
 import type { LocalOutputs } from './stack';
 
 const userName = process.argv[2];
-if (!userName || !/^[A-Za-z0-9._-]{1,32}$/.test(userName)) {
-  console.error('Usage: npm run -s token -- <user name>   (1-32 characters of A-Z, a-z, 0-9, ., _ or -)');
+if (!userName || nameProblem(userName)) {
+  console.error(`Usage: npm run -s token -- <chat name>   (${NAME_RULE})`);
   process.exit(2);
 }
 let outputs: LocalOutputs;

@@ -18,9 +18,11 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const dataDir = mkdtempSync(join(tmpdir(), 'parley-test-'));
-  const [dynamo, cognito] = await Promise.all([startDynamo(), startCognito({ dataDir })]);
+  const dynamo = await startDynamo();
+  const cognito = await startCognito({ dataDir, dynamoEndpoint: dynamo.endpoint });
   project.provide('dynamoEndpoint', dynamo.endpoint);
-  project.provide('cognito', { endpoint: cognito.endpoint, userPoolId: cognito.userPoolId, clientId: cognito.clientId, issuer: cognito.issuer });
+  const { stop: _, ...shared } = cognito;
+  project.provide('cognito', shared);
   return async () => {
     await Promise.all([dynamo.stop(), cognito.stop()]);
     rmSync(dataDir, { recursive: true, force: true });

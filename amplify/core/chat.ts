@@ -9,6 +9,7 @@ import {
   removeConnection,
   removeFromRoom,
   roomConnections,
+  type Authenticated,
   type Connection,
   type Identity,
   type RoomConnection,
@@ -17,16 +18,17 @@ import type { ChatDeps } from './deps';
 import { broadcast, deliver, reply } from './fanout';
 import { history, postMessage } from './messages';
 import { DEFAULT_ROOM, LIMITS, ProtocolError, type ActionOf, type ClientAction } from './protocol';
-import { admitOrThrow } from './ratelimit';
-import { accessibleRoom, claimUserName, createRoom, ensureRoom, listRooms, summary } from './rooms';
+import { admit } from './ratelimit';
+import { accessibleRoom, createRoom, ensureRoom, listRooms, summary } from './rooms';
+import { typingDone, typingDue } from './typing';
 
-export interface Caller extends Identity {
+export interface Caller extends Authenticated {
   connectionId: string;
 }
 
 /** $connect: remember the connection, seat it in the lobby, tell the lobby. */
 export async function connect(deps: ChatDeps, caller: Caller): Promise<void> {
-  await Promise.all([ensureRoom(deps), claimUserName(deps, caller)]);
+  await ensureRoom(deps);
   await registerConnection(deps, caller.connectionId, caller, DEFAULT_ROOM);
   await announce(deps, DEFAULT_ROOM, 'join', caller, { self: caller.connectionId });
 }
@@ -40,7 +42,8 @@ export async function disconnect(deps: ChatDeps, connectionId: string): Promise<
 
 /**
  * Tells a room someone came or went. Silent when another tab of the same user
- * is there, since nothing others can see has changed.
+ * is there, since nothing others can see has changed, and in rooms with more
+ * than `presenceMax` people (people, not sockets: one user's tabs count once).
  */
 async function announce(
   deps: ChatDeps,
@@ -49,21 +52,28 @@ async function announce(
   who: Identity,
   opts: { self?: string; conns?: RoomConnection[] } = {},
 ): Promise<void> {
-  // One row past the limit is enough to know a room is too big to announce in, so a
-  // connect to a crowded lobby reads a bounded page rather than everyone.
-  const conns = opts.conns ?? (await roomConnections(deps, room, LIMITS.presenceMax + 1));
+  const conns = opts.conns ?? (await roomConnections(deps, room, { maxPeople: LIMITS.presenceMax }));
   const others = conns.filter((c) => c.connectionId !== opts.self);
-  if (others.some((c) => c.userId === who.userId) || conns.length > LIMITS.presenceMax) return;
+  const members = membersOf(conns);
+  if (others.some((c) => c.userId === who.userId) || members.length > LIMITS.presenceMax) return;
   const user = { id: who.userId, name: who.userName };
-  await deliver(deps, others, { type: 'presence', room, event, user, members: membersOf(conns) });
+  await deliver(deps, others, { type: 'presence', room, event, user, members }, room);
 }
 
-/** A connection row can vanish (TTL, a prune after a transient 410); recreate it rather than fail. */
-async function admitted(deps: ChatDeps, caller: Caller): Promise<Connection> {
-  const conn = await admitOrThrow(deps, caller.connectionId);
-  if (conn) return conn;
-  const fresh = await registerConnection(deps, caller.connectionId, caller, DEFAULT_ROOM);
-  return (await admitOrThrow(deps, caller.connectionId)) ?? fresh;
+/**
+ * The caller's connection, once the action is admitted. A connection row can
+ * only be missing if its state was lost (swept, or pruned by mistake): the
+ * socket's rooms are unknown, so rather than quietly seat it in fewer rooms
+ * than its client was told it joined, the session ends and the client
+ * reconnects and rejoins. Likewise once the token it opened with has expired.
+ */
+async function session(deps: ChatDeps, caller: Caller): Promise<Connection> {
+  const conn = await admit(deps, caller.userId, caller.connectionId);
+  if (!conn) throw new ProtocolError('session_lost', 'This connection was reset; reconnect to continue');
+  if (conn.tokenExp !== undefined && deps.now() >= conn.tokenExp * 1000) {
+    throw new ProtocolError('token_expired', 'Your sign-in expired; reconnect with a fresh token');
+  }
+  return conn;
 }
 
 function requireJoined(conn: Connection, room: string): void {
@@ -72,7 +82,7 @@ function requireJoined(conn: Connection, room: string): void {
 
 export async function perform(deps: ChatDeps, caller: Caller, action: ClientAction): Promise<void> {
   if (action.action === 'ping') return reply(deps, caller.connectionId, { type: 'pong', ts: deps.now(), reqId: action.reqId });
-  const conn = await admitted(deps, caller);
+  const conn = await session(deps, caller);
   switch (action.action) {
     case 'sendmessage':
       return send(deps, caller, conn, action);
@@ -81,11 +91,11 @@ export async function perform(deps: ChatDeps, caller: Caller, action: ClientActi
     case 'leaveroom':
       return leave(deps, caller, conn, action);
     case 'createroom': {
-      await createRoom(deps, caller, { id: action.room, name: action.name, private: action.private, invite: action.invite });
-      return join(deps, caller, conn, action.room, action.reqId);
+      const room = await createRoom(deps, caller, { id: action.room, name: action.name, private: action.private, invite: action.invite });
+      return join(deps, caller, conn, room.id, action.reqId);
     }
     case 'listrooms':
-      return reply(deps, caller.connectionId, { type: 'rooms', rooms: await listRooms(deps, caller.userId), reqId: action.reqId });
+      return reply(deps, caller.connectionId, { type: 'rooms', ...(await listRooms(deps, caller.userId, action.cursor)), reqId: action.reqId });
     case 'history': {
       const room = await accessibleRoom(deps, action.room, caller.userId);
       const page = await history(deps, room.id, action);
@@ -93,6 +103,8 @@ export async function perform(deps: ChatDeps, caller: Caller, action: ClientActi
     }
     case 'typing': {
       requireJoined(conn, action.room);
+      // However many sockets or frames, a user's typing reaches a room once per window.
+      if (!(await typingDue(deps, caller.userId, action.room))) return;
       await broadcast(deps, action.room, { type: 'typing', room: action.room, user: { id: caller.userId, name: caller.userName } }, caller.connectionId);
       return;
     }
@@ -102,10 +114,13 @@ export async function perform(deps: ChatDeps, caller: Caller, action: ClientActi
 async function send(deps: ChatDeps, caller: Caller, conn: Connection, action: ActionOf<'sendmessage'>): Promise<void> {
   const room = action.room ?? conn.currentRoom;
   requireJoined(conn, room);
-  // Who to tell does not depend on the write, so look them up while it happens.
-  const recipients = roomConnections(deps, room);
-  recipients.catch(() => undefined);
-  const { message, duplicate } = await postMessage(deps, room, caller, action.message, action.clientMsgId);
+  // Looked up only once the seq is reserved (and while the message is written),
+  // so every connection whose join landed before this message was sequenced is a recipient.
+  let recipients: Promise<RoomConnection[]> | undefined;
+  const { message, duplicate } = await postMessage(deps, room, caller, action.message, action.clientMsgId, () => {
+    recipients = roomConnections(deps, room);
+    recipients.catch(() => undefined);
+  });
   const ack = reply(deps, caller.connectionId, {
     type: 'ack',
     room,
@@ -117,7 +132,18 @@ async function send(deps: ChatDeps, caller: Caller, conn: Connection, action: Ac
     duplicate,
   });
   // A duplicate was broadcast the first time; the client catches up through history if it missed it.
-  await Promise.all([ack, duplicate ? undefined : deliver(deps, await recipients, { type: 'message', ...message })]);
+  // Every post settles before the invocation returns: Lambda freezes whatever is still in flight.
+  const [acked, fanout, typed] = await Promise.allSettled([
+    ack,
+    duplicate || !recipients ? undefined : recipients.then((to) => deliver(deps, to, { type: 'message', ...message }, room)),
+    duplicate ? undefined : typingDone(deps, caller.userId, room),
+  ]);
+  if (typed.status === 'rejected') console.warn(JSON.stringify({ msg: 'typing not reset', room, error: String(typed.reason) }));
+  if (fanout.status === 'fulfilled' && fanout.value) {
+    console.info(JSON.stringify({ msg: 'fanout', room, seq: message.seq, ...fanout.value }));
+  }
+  if (fanout.status === 'rejected') throw fanout.reason;
+  if (acked.status === 'rejected') throw acked.reason;
 }
 
 async function join(deps: ChatDeps, caller: Caller, conn: Connection, roomId: string, reqId?: string): Promise<void> {
@@ -125,6 +151,7 @@ async function join(deps: ChatDeps, caller: Caller, conn: Connection, roomId: st
   await addToRoom(deps, conn, room.id);
   const conns = await roomConnections(deps, room.id);
   const members = membersOf(conns);
+  // Names are at most 32 ASCII characters and ids 128, so presenceMax members stay far below the reply budget.
   await reply(deps, caller.connectionId, {
     type: 'joined',
     room: summary(room),

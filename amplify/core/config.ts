@@ -3,7 +3,7 @@ import { ENV } from '../realtime/tables';
 /** Everything a function learns from its environment, read once at cold start. */
 export interface ChatConfig {
   region: string;
-  tables: { connections: string; chat: string };
+  tables: { connections: string; chat: string; users: string };
   /** Local mode only. In AWS the endpoint is derived from each event's requestContext. */
   managementEndpoint?: string;
   fanoutConcurrency: number;
@@ -24,7 +24,11 @@ export function chatConfigFromEnv(env: Env = process.env): ChatConfig {
   const concurrency = Number(env[ENV.fanoutConcurrency] ?? 64);
   return {
     region,
-    tables: { connections: required(env, ENV.connectionsTable), chat: required(env, ENV.chatTable) },
+    tables: {
+      connections: required(env, ENV.connectionsTable),
+      chat: required(env, ENV.chatTable),
+      users: required(env, ENV.usersTable),
+    },
     managementEndpoint: env[ENV.managementEndpoint] || undefined,
     fanoutConcurrency: Number.isInteger(concurrency) && concurrency > 0 ? concurrency : 64,
     homeRegion: env[ENV.homeRegion] ?? region,
@@ -36,6 +40,8 @@ export interface AuthConfig {
   clientId: string;
   /** Set in local mode: cognito-local's issuer. Unset in AWS, where the pool id implies it. */
   issuer?: string;
+  /** The name registry, against which a token's name is checked. */
+  usersTable: string;
 }
 
 export function authConfigFromEnv(env: Env = process.env): AuthConfig {
@@ -43,5 +49,6 @@ export function authConfigFromEnv(env: Env = process.env): AuthConfig {
     userPoolId: required(env, ENV.userPoolId),
     clientId: required(env, ENV.userPoolClientId),
     issuer: env[ENV.tokenIssuer] || undefined,
+    usersTable: required(env, ENV.usersTable),
   };
 }

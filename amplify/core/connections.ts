@@ -1,19 +1,19 @@
-import {
-  BatchWriteCommand,
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  TransactWriteCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
-import { queryAll } from './db';
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { batchDeleteAll, batchGetAll, queryAll } from './db';
 import type { ChatDeps } from './deps';
+import { ConnectionGone } from './errors';
 import { keys } from './keys';
-import { DEFAULT_ROOM, LIMITS, type UserRef } from './protocol';
+import { DEFAULT_ROOM, LIMITS, ProtocolError, type UserRef } from './protocol';
 
 export interface Identity {
   userId: string;
   userName: string;
+}
+
+/** Who opened a socket, as the authorizer vouched: identity plus when the token expires (epoch seconds). */
+export interface Authenticated extends Identity {
+  tokenExp?: number;
 }
 
 export interface Connection extends Identity {
@@ -22,79 +22,152 @@ export interface Connection extends Identity {
   currentRoom: string;
   connectedAt: number;
   expiresAt: number;
+  /** Epoch seconds; after it the socket's actions are refused and the socket closed. */
+  tokenExp?: number;
 }
 
 /** A little past API Gateway's 2-hour cap, so TTL only sweeps rows whose $disconnect was lost. */
 const CONNECTION_TTL_S = LIMITS.maxConnectionMs / 1000 + 10 * 60;
 
+/**
+ * API Gateway answers 410 to a post for a connection whose $connect has not
+ * finished, so a 410 proves nothing about a connection younger than the
+ * $connect integration can take (29 s). Only older ones are pruned.
+ */
+export const CONNECT_WINDOW_MS = 30_000;
+
 export const expiresAtFrom = (nowMs: number) => Math.floor(nowMs / 1000) + CONNECTION_TTL_S;
 const alive = (expiresAt: unknown, nowMs: number) => typeof expiresAt === 'number' && expiresAt * 1000 > nowMs;
+const stringSet = (value: unknown): string[] => (value instanceof Set ? [...value].map(String) : []);
 
 export function toConnection(item: Record<string, unknown> | undefined, nowMs: number): Connection | undefined {
   if (!item || !alive(item.expiresAt, nowMs)) return undefined;
-  const rooms = item.rooms instanceof Set ? new Set([...item.rooms].map(String)) : new Set<string>();
   return {
     connectionId: String(item.connectionId),
     userId: String(item.userId),
     userName: String(item.userName),
-    rooms,
+    rooms: new Set(stringSet(item.rooms)),
     currentRoom: typeof item.currentRoom === 'string' ? item.currentRoom : DEFAULT_ROOM,
     connectedAt: Number(item.connectedAt),
     expiresAt: Number(item.expiresAt),
+    ...(typeof item.tokenExp === 'number' ? { tokenExp: item.tokenExp } : {}),
   };
 }
 
-/** Stores the connection and puts it in the lobby, atomically, as the tutorial expects. */
-export async function registerConnection(deps: ChatDeps, connectionId: string, who: Identity, room = DEFAULT_ROOM): Promise<Connection> {
+const cancelledAt = (err: unknown, index: number): boolean =>
+  err instanceof TransactionCanceledException && err.CancellationReasons?.[index]?.Code === 'ConditionalCheckFailed';
+
+/**
+ * Stores the connection, seats it in the lobby (as the tutorial expects) and
+ * takes one of the user's connection slots, in one transaction. A user at the
+ * cap whose slots include connections that are gone (a lost $disconnect) gets
+ * those slots back first.
+ */
+export async function registerConnection(deps: ChatDeps, connectionId: string, who: Authenticated, room = DEFAULT_ROOM): Promise<Connection> {
   const now = deps.now();
   const expiresAt = expiresAtFrom(now);
-  await deps.db.send(
-    new TransactWriteCommand({
-      TransactItems: [
-        {
-          Put: {
-            TableName: deps.tables.connections,
-            Item: {
-              ...keys.connection(connectionId),
-              connectionId,
-              ...who,
-              rooms: new Set([room]),
-              currentRoom: room,
-              connectedAt: now,
-              expiresAt,
+  const identity = { userId: who.userId, userName: who.userName };
+  const write = () =>
+    deps.db.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Put: {
+              TableName: deps.tables.connections,
+              Item: {
+                ...keys.connection(connectionId),
+                connectionId,
+                ...identity,
+                rooms: new Set([room]),
+                currentRoom: room,
+                connectedAt: now,
+                expiresAt,
+                ...(who.tokenExp !== undefined ? { tokenExp: who.tokenExp } : {}),
+              },
             },
           },
-        },
-        { Put: { TableName: deps.tables.connections, Item: presenceItem(room, connectionId, who, expiresAt) } },
-      ],
-    }),
-  );
-  return { connectionId, ...who, rooms: new Set([room]), currentRoom: room, connectedAt: now, expiresAt };
+          { Put: { TableName: deps.tables.connections, Item: presenceItem(room, connectionId, identity, now, expiresAt) } },
+          {
+            Update: {
+              TableName: deps.tables.connections,
+              Key: keys.user(who.userId),
+              UpdateExpression: 'ADD conns :id SET expiresAt = :exp',
+              ConditionExpression: 'attribute_not_exists(conns) OR size(conns) < :cap',
+              ExpressionAttributeValues: { ':id': new Set([connectionId]), ':exp': expiresAt, ':cap': LIMITS.maxConnectionsPerUser },
+            },
+          },
+        ],
+      }),
+    );
+  try {
+    await write();
+  } catch (err) {
+    if (!cancelledAt(err, 2)) throw err;
+    if ((await releaseDeadSlots(deps, who.userId)) === 0) {
+      throw new ProtocolError('too_many_connections', `At most ${LIMITS.maxConnectionsPerUser} open connections per user`);
+    }
+    try {
+      await write();
+    } catch (again) {
+      if (!cancelledAt(again, 2)) throw again;
+      throw new ProtocolError('too_many_connections', `At most ${LIMITS.maxConnectionsPerUser} open connections per user`);
+    }
+  }
+  return { connectionId, ...identity, rooms: new Set([room]), currentRoom: room, connectedAt: now, expiresAt, tokenExp: who.tokenExp };
 }
 
-function presenceItem(room: string, connectionId: string, who: Identity, expiresAt: number) {
-  return { ...keys.roomConnection(room, connectionId), connectionId, userId: who.userId, userName: who.userName, expiresAt };
+/** Frees the slots of connections whose rows are gone or expired; returns how many. */
+async function releaseDeadSlots(deps: ChatDeps, userId: string): Promise<number> {
+  const user = await deps.db.send(new GetCommand({ TableName: deps.tables.connections, Key: keys.user(userId), ConsistentRead: true }));
+  const ids = stringSet(user.Item?.conns);
+  const rows = await batchGetAll(deps.db, deps.tables.connections, ids.map(keys.connection));
+  const now = deps.now();
+  const live = new Set(rows.filter((r) => alive(r.expiresAt, now)).map((r) => String(r.connectionId)));
+  const dead = ids.filter((id) => !live.has(id));
+  if (dead.length > 0) await releaseSlots(deps, userId, dead);
+  return dead.length;
+}
+
+function releaseSlots(deps: ChatDeps, userId: string, connectionIds: string[]) {
+  return deps.db.send(
+    new UpdateCommand({
+      TableName: deps.tables.connections,
+      Key: keys.user(userId),
+      UpdateExpression: 'DELETE conns :ids',
+      ExpressionAttributeValues: { ':ids': new Set(connectionIds) },
+    }),
+  );
+}
+
+function presenceItem(room: string, connectionId: string, who: Identity, connectedAt: number, expiresAt: number) {
+  return { ...keys.roomConnection(room, connectionId), connectionId, userId: who.userId, userName: who.userName, connectedAt, expiresAt };
 }
 
 export async function getConnection(deps: ChatDeps, connectionId: string): Promise<Connection | undefined> {
-  const res = await deps.db.send(new GetCommand({ TableName: deps.tables.connections, Key: keys.connection(connectionId) }));
+  const res = await deps.db.send(
+    new GetCommand({ TableName: deps.tables.connections, Key: keys.connection(connectionId), ConsistentRead: true }),
+  );
   return toConnection(res.Item, deps.now());
 }
 
+/**
+ * The connection row and its room row change in one transaction that requires
+ * the connection to exist, so a join racing its own $disconnect either lands
+ * before it (and $disconnect, which deletes by the rooms it removed, takes the
+ * room row too) or fails as ConnectionGone and writes nothing.
+ */
 export async function addToRoom(deps: ChatDeps, conn: Connection, room: string): Promise<void> {
-  await Promise.all([
-    deps.db.send(
-      new UpdateCommand({
+  await membershipChange(deps, conn, [
+    {
+      Update: {
         TableName: deps.tables.connections,
         Key: keys.connection(conn.connectionId),
         UpdateExpression: 'ADD rooms :r SET currentRoom = :room',
         ConditionExpression: 'attribute_exists(pk)',
         ExpressionAttributeValues: { ':r': new Set([room]), ':room': room },
-      }),
-    ),
-    deps.db.send(
-      new PutCommand({ TableName: deps.tables.connections, Item: presenceItem(room, conn.connectionId, conn, conn.expiresAt) }),
-    ),
+      },
+    },
+    { Put: { TableName: deps.tables.connections, Item: presenceItem(room, conn.connectionId, conn, conn.connectedAt, conn.expiresAt) } },
   ]);
   conn.rooms.add(room);
   conn.currentRoom = room;
@@ -102,69 +175,129 @@ export async function addToRoom(deps: ChatDeps, conn: Connection, room: string):
 
 export async function removeFromRoom(deps: ChatDeps, conn: Connection, room: string): Promise<void> {
   const next = conn.currentRoom === room ? DEFAULT_ROOM : conn.currentRoom;
-  await Promise.all([
-    deps.db.send(
-      new UpdateCommand({
+  await membershipChange(deps, conn, [
+    {
+      Update: {
         TableName: deps.tables.connections,
         Key: keys.connection(conn.connectionId),
         UpdateExpression: 'DELETE rooms :r SET currentRoom = :next',
         ConditionExpression: 'attribute_exists(pk)',
         ExpressionAttributeValues: { ':r': new Set([room]), ':next': next },
-      }),
-    ),
-    deps.db.send(new DeleteCommand({ TableName: deps.tables.connections, Key: keys.roomConnection(room, conn.connectionId) })),
+      },
+    },
+    { Delete: { TableName: deps.tables.connections, Key: keys.roomConnection(room, conn.connectionId) } },
   ]);
   conn.rooms.delete(room);
   conn.currentRoom = next;
 }
 
-/**
- * Deletes a connection and every room row it had. Returns the rooms it was in
- * (for presence), or an empty list if it was already gone.
- */
-export async function removeConnection(deps: ChatDeps, connectionId: string): Promise<{ who?: Identity; rooms: string[] }> {
-  const res = await deps.db.send(new GetCommand({ TableName: deps.tables.connections, Key: keys.connection(connectionId) }));
-  if (!res.Item) return { rooms: [] };
-  const rooms = res.Item.rooms instanceof Set ? [...res.Item.rooms].map(String) : [];
-  const deletes = [keys.connection(connectionId), ...rooms.map((r) => keys.roomConnection(r, connectionId))];
-  for (let i = 0; i < deletes.length; i += 25) {
-    let pending = deletes.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } }));
-    // BatchWrite may hand back unprocessed items under load; retry them briefly.
-    for (let attempt = 0; pending.length > 0 && attempt < 5; attempt++) {
-      const out = await deps.db.send(new BatchWriteCommand({ RequestItems: { [deps.tables.connections]: pending } }));
-      pending = (out.UnprocessedItems?.[deps.tables.connections] ?? []) as typeof pending;
-      if (pending.length) await new Promise((r) => setTimeout(r, 20 * 2 ** attempt));
-    }
+type TransactItems = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>;
+
+async function membershipChange(deps: ChatDeps, conn: Connection, items: TransactItems): Promise<void> {
+  try {
+    await deps.db.send(new TransactWriteCommand({ TransactItems: items }));
+  } catch (err) {
+    if (cancelledAt(err, 0)) throw new ConnectionGone(conn.connectionId);
+    throw err;
   }
-  return { who: { userId: String(res.Item.userId), userName: String(res.Item.userName) }, rooms };
+}
+
+/**
+ * Deletes a connection and every room row it had, and frees its slot. The
+ * connection row goes first, in one conditional delete that returns it, so
+ * the rooms deleted are exactly those it was in at that instant: a join that
+ * lands later fails on the missing row instead of leaving a room row behind.
+ * `onlyIfOlderThan` (epoch ms) spares a connection still inside its $connect window.
+ * Returns the rooms it was in (for presence), or none if it was already gone or spared.
+ */
+export async function removeConnection(
+  deps: ChatDeps,
+  connectionId: string,
+  opts: { onlyIfOlderThan?: number } = {},
+): Promise<{ who?: Identity; rooms: string[] }> {
+  let old: Record<string, unknown> | undefined;
+  try {
+    const res = await deps.db.send(
+      new DeleteCommand({
+        TableName: deps.tables.connections,
+        Key: keys.connection(connectionId),
+        // A row without connectedAt predates it: old enough.
+        ConditionExpression:
+          opts.onlyIfOlderThan === undefined
+            ? 'attribute_exists(pk)'
+            : 'attribute_exists(pk) AND (attribute_not_exists(connectedAt) OR connectedAt < :cutoff)',
+        ...(opts.onlyIfOlderThan === undefined ? {} : { ExpressionAttributeValues: { ':cutoff': opts.onlyIfOlderThan } }),
+        ReturnValues: 'ALL_OLD',
+      }),
+    );
+    old = res.Attributes;
+  } catch (err) {
+    if ((err as { name?: string }).name === 'ConditionalCheckFailedException') return { rooms: [] };
+    throw err;
+  }
+  if (!old) return { rooms: [] };
+  const rooms = stringSet(old.rooms);
+  const who = { userId: String(old.userId), userName: String(old.userName) };
+  await Promise.all([
+    batchDeleteAll(deps.db, deps.tables.connections, rooms.map((r) => keys.roomConnection(r, connectionId))),
+    releaseSlots(deps, who.userId, [connectionId]),
+  ]);
+  return { who, rooms };
 }
 
 export interface RoomConnection extends Identity {
   connectionId: string;
+  /** Epoch ms; a 410 for a connection younger than CONNECT_WINDOW_MS is not proof it is gone. */
+  connectedAt: number;
 }
 
-/** The fan-out read: one Query on the room's partition, connection rows only, never a Scan. */
-export async function roomConnections(deps: ChatDeps, room: string, max = Infinity): Promise<RoomConnection[]> {
+/**
+ * The fan-out read: one Query on the room's partition, connection rows only,
+ * never a Scan. Strongly consistent, so a message sequenced after a join's
+ * room row was written always finds that row. `maxPeople` stops the read once
+ * that many different users plus one were seen: enough to know a room is crowded.
+ */
+export async function roomConnections(deps: ChatDeps, room: string, opts: { maxPeople?: number } = {}): Promise<RoomConnection[]> {
   const now = deps.now();
+  const people = new Set<string>();
+  const { maxPeople } = opts;
   const items = await queryAll(
     deps.db,
     {
       TableName: deps.tables.connections,
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :c)',
       ExpressionAttributeValues: { ':pk': keys.roomPk(room), ':c': keys.roomConnectionsPrefix },
-      ProjectionExpression: 'connectionId, userId, userName, expiresAt',
-      ...(Number.isFinite(max) ? { Limit: max } : {}),
+      ProjectionExpression: 'connectionId, userId, userName, connectedAt, expiresAt',
+      ConsistentRead: true,
+      ...(maxPeople !== undefined ? { Limit: maxPeople + 1 } : {}),
     },
-    max,
+    Infinity,
+    maxPeople === undefined
+      ? undefined
+      : (page) => {
+          for (const item of page) people.add(String(item.userId));
+          return people.size > maxPeople;
+        },
   );
   return items
     .filter((item) => alive(item.expiresAt, now))
-    .map((item) => ({ connectionId: String(item.connectionId), userId: String(item.userId), userName: String(item.userName) }));
+    .map((item) => ({
+      connectionId: String(item.connectionId),
+      userId: String(item.userId),
+      userName: String(item.userName),
+      // Rows written before connectedAt was stored count as old enough to prune.
+      connectedAt: typeof item.connectedAt === 'number' ? item.connectedAt : 0,
+    }));
 }
 
 /** Members online, one entry per user however many tabs they have open. */
-export function membersOf(conns: RoomConnection[]): UserRef[] {
+export function membersOf(conns: readonly Identity[]): UserRef[] {
   const byId = new Map<string, UserRef>();
   for (const c of conns) if (!byId.has(c.userId)) byId.set(c.userId, { id: c.userId, name: c.userName });
   return [...byId.values()].sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** Deletes one room row of a connection that is gone, whether or not its connection row still exists. */
+export async function dropRoomRow(deps: ChatDeps, room: string, connectionId: string): Promise<void> {
+  await deps.db.send(new DeleteCommand({ TableName: deps.tables.connections, Key: keys.roomConnection(room, connectionId) }));
 }

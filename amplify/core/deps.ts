@@ -1,12 +1,14 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { ApiGatewayManagementApiClient, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import { ApiGatewayManagementApiClient, DeleteConnectionCommand, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import type { ChatConfig } from './config';
 import type { LocalAdmission } from './ratelimit';
 
 /** Delivers bytes to one connection; 'gone' means API Gateway no longer knows it (410). */
 export interface Notifier {
   post(connectionId: string, data: Uint8Array): Promise<'ok' | 'gone'>;
+  /** Closes the socket from the server side (@connections DELETE). */
+  close(connectionId: string): Promise<'ok' | 'gone'>;
 }
 
 /** What the domain modules need. Handlers build one at module scope; tests build their own. */
@@ -21,12 +23,34 @@ export interface ChatDeps {
   admission?: LocalAdmission;
 }
 
+/** An AWS SDK client a handler uses. Handlers build theirs only through this module. */
+export type SdkClient = DynamoDBClient | ApiGatewayManagementApiClient;
+const sdkClients = new Set<SdkClient>();
+const sdkClientHooks: ((client: SdkClient) => void)[] = [];
+
+function built<T extends SdkClient>(client: T): T {
+  sdkClients.add(client);
+  for (const hook of sdkClientHooks) hook(client);
+  return client;
+}
+
+/**
+ * Calls `hook` with every SDK client built here, those already built and those
+ * to come, e.g. to add middleware. Local mode's IAM recorder (local/iam.ts)
+ * is the only caller; in Lambda nothing registers, so nothing changes.
+ */
+export function onSdkClient(hook: (client: SdkClient) => void): void {
+  sdkClientHooks.push(hook);
+  for (const client of sdkClients) hook(client);
+}
+
 /**
  * DynamoDB Local and AWS share this path: the endpoint comes from the SDK's
  * standard AWS_ENDPOINT_URL_DYNAMODB variable when set, so no local-only branch.
  */
 export function createDocumentClient(): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(new DynamoDBClient({}), {
+  // lib-dynamodb sends through the base client's middleware stack, so a hook on it sees every call.
+  return DynamoDBDocumentClient.from(built(new DynamoDBClient({})), {
     marshallOptions: { removeUndefinedValues: true },
   });
 }
@@ -42,23 +66,25 @@ export function managementClient(endpoint: string, maxSockets = 64): ApiGatewayM
   let client = managementClients.get(endpoint);
   if (!client) {
     const agent = { keepAlive: true, maxSockets };
-    client = new ApiGatewayManagementApiClient({ endpoint, requestHandler: { httpAgent: agent, httpsAgent: agent } });
+    client = built(new ApiGatewayManagementApiClient({ endpoint, requestHandler: { httpAgent: agent, httpsAgent: agent } }));
     managementClients.set(endpoint, client);
   }
   return client;
 }
 
 export function managementNotifier(client: ApiGatewayManagementApiClient): Notifier {
+  const unlessGone = async (call: Promise<unknown>): Promise<'ok' | 'gone'> => {
+    try {
+      await call;
+      return 'ok';
+    } catch (err) {
+      if (err instanceof Error && (err.name === 'GoneException' || httpStatus(err) === 410)) return 'gone';
+      throw err;
+    }
+  };
   return {
-    async post(connectionId, data) {
-      try {
-        await client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: data }));
-        return 'ok';
-      } catch (err) {
-        if (err instanceof Error && (err.name === 'GoneException' || httpStatus(err) === 410)) return 'gone';
-        throw err;
-      }
-    },
+    post: (connectionId, data) => unlessGone(client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: data }))),
+    close: (connectionId) => unlessGone(client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }))),
   };
 }
 

@@ -1,4 +1,4 @@
-import { ProtocolError } from './protocol';
+import { ProtocolError, type ErrorCode } from './protocol';
 
 /** Errors that mean "try again shortly" rather than "you sent something wrong". */
 const TRANSIENT = new Set([
@@ -11,6 +11,20 @@ const TRANSIENT = new Set([
   'TimeoutError',
 ]);
 const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND']);
+
+/**
+ * The connection disappeared while an action for it ran (its $disconnect won
+ * the race). Nobody is left to answer, so handlers end quietly.
+ */
+export class ConnectionGone extends Error {
+  constructor(readonly connectionId: string) {
+    super(`Connection ${connectionId} is gone`);
+    this.name = 'ConnectionGone';
+  }
+}
+
+/** Codes after which the server closes the socket, so the client reconnects with a fresh token and state. */
+export const CLOSING_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['token_expired', 'session_lost']);
 
 /** Maps anything a handler caught to a ProtocolError a client can act on. */
 export function asProtocolError(err: unknown, details: ProtocolError['details'] = {}): ProtocolError {

@@ -1,4 +1,4 @@
-import { removeConnection, roomConnections, type RoomConnection } from './connections';
+import { CONNECT_WINDOW_MS, dropRoomRow, removeConnection, roomConnections, type RoomConnection } from './connections';
 import type { ChatDeps } from './deps';
 import type { ServerEvent } from './protocol';
 
@@ -16,26 +16,37 @@ export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (i
 
 export interface FanoutResult {
   delivered: number;
+  /** Answered 410 and pruned. */
   gone: number;
+  /** Answered 410 while still inside the $connect window: not proof of anything, so kept. */
+  unsettled: number;
   failed: number;
 }
 
 /**
  * Posts one event to many connections. A recipient that API Gateway reports
- * gone (410) is pruned with all its room rows; other failures are counted and
- * logged, never thrown, so one bad socket cannot fail a send for the room.
+ * gone (410) is pruned with all its room rows, unless it is young enough that
+ * the 410 may only mean its $connect has not finished. Other failures are
+ * counted and logged, never thrown, so one bad socket cannot fail a send for the room.
+ * `room` names the room the recipients were read from, so a row left without its connection goes too.
  */
-export async function deliver(deps: ChatDeps, recipients: readonly RoomConnection[], event: ServerEvent): Promise<FanoutResult> {
+export async function deliver(deps: ChatDeps, recipients: readonly RoomConnection[], event: ServerEvent, room?: string): Promise<FanoutResult> {
   const data = encodeEvent(event);
-  const result: FanoutResult = { delivered: 0, gone: 0, failed: 0 };
+  const result: FanoutResult = { delivered: 0, gone: 0, unsettled: 0, failed: 0 };
   await forEachLimit(recipients, deps.fanoutConcurrency, async (r) => {
     try {
       if ((await deps.notifier.post(r.connectionId, data)) === 'ok') {
         result.delivered++;
         return;
       }
+      const cutoff = deps.now() - CONNECT_WINDOW_MS;
+      if (r.connectedAt >= cutoff) {
+        result.unsettled++;
+        return;
+      }
       result.gone++;
-      await removeConnection(deps, r.connectionId);
+      const { who } = await removeConnection(deps, r.connectionId, { onlyIfOlderThan: cutoff });
+      if (!who && room) await dropRoomRow(deps, room, r.connectionId);
     } catch (err) {
       result.failed++;
       console.warn(JSON.stringify({ msg: 'post failed', connectionId: r.connectionId, error: String(err) }));
@@ -47,7 +58,7 @@ export async function deliver(deps: ChatDeps, recipients: readonly RoomConnectio
 /** Everyone in the room (optionally but one connection) gets the event. */
 export async function broadcast(deps: ChatDeps, room: string, event: ServerEvent, except?: string): Promise<FanoutResult> {
   const recipients = await roomConnections(deps, room);
-  return deliver(deps, except ? recipients.filter((r) => r.connectionId !== except) : recipients, event);
+  return deliver(deps, except ? recipients.filter((r) => r.connectionId !== except) : recipients, event, room);
 }
 
 /** A reply to the caller. A caller that has gone is not pruned here: its own $disconnect does that. */

@@ -3,21 +3,48 @@ import { SimpleJwksCache } from 'aws-jwt-verify/jwk';
 import type { JwtPayload } from 'aws-jwt-verify/jwt-model';
 import * as v from 'valibot';
 import type { AuthConfig } from './config';
-import type { Identity } from './connections';
+import type { Authenticated } from './connections';
+import { ownsName, type Registry } from './users';
 
-export type TokenVerifier = (token: string) => Promise<Identity>;
+export type TokenVerifier = (token: string) => Promise<Authenticated>;
 
 const Claims = v.object({
   sub: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
   preferred_username: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(64))),
-  'cognito:username': v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(128))),
+  exp: v.pipe(v.number(), v.integer()),
 });
 
-export function identityFromClaims(payload: JwtPayload): Identity {
+/** A chat name is required: a token without one (or with any other name than its claim) opens nothing. */
+export function identityFromClaims(payload: JwtPayload): Authenticated {
   const claims = v.parse(Claims, payload);
-  const userName = claims.preferred_username ?? claims['cognito:username'];
-  if (!userName) throw new Error('Token has no user name');
-  return { userId: claims.sub, userName };
+  if (!claims.preferred_username) throw new Error('Token has no chat name');
+  return { userId: claims.sub, userName: claims.preferred_username, tokenExp: claims.exp };
+}
+
+/**
+ * The registry check on top of the signature: the token's name must be the
+ * one its user id claimed at sign-up. Names never move, so a positive answer
+ * is remembered for this container's life (bounded).
+ */
+export function withClaimedName(verify: TokenVerifier, registry: Registry, maxRemembered = 10_000): TokenVerifier {
+  const owned = new Set<string>();
+  return async (token) => {
+    const who = await verify(token);
+    const key = `${who.userId}\n${who.userName}`;
+    if (!owned.has(key)) {
+      if (!(await ownsName(registry, who))) throw new NameNotClaimed(who.userName);
+      if (owned.size >= maxRemembered) owned.clear();
+      owned.add(key);
+    }
+    return who;
+  };
+}
+
+export class NameNotClaimed extends Error {
+  constructor(name: string) {
+    super(`"${name}" is not this user's chat name`);
+    this.name = 'NameNotClaimed';
+  }
 }
 
 /**
@@ -54,22 +81,31 @@ export interface AuthorizerResult {
     Version: '2012-10-17';
     Statement: { Action: 'execute-api:Invoke'; Effect: 'Allow' | 'Deny'; Resource: string }[];
   };
-  context?: { userId: string; userName: string };
+  context?: { userId: string; userName: string; tokenExp?: number };
 }
 
-export function policy(effect: 'Allow' | 'Deny', resource: string, who?: Identity): AuthorizerResult {
+export function policy(effect: 'Allow' | 'Deny', resource: string, who?: Authenticated): AuthorizerResult {
   return {
     principalId: who?.userId ?? 'anonymous',
     policyDocument: { Version: '2012-10-17', Statement: [{ Action: 'execute-api:Invoke', Effect: effect, Resource: resource }] },
-    ...(who ? { context: { userId: who.userId, userName: who.userName } } : {}),
+    ...(who
+      ? { context: { userId: who.userId, userName: who.userName, ...(who.tokenExp !== undefined ? { tokenExp: who.tokenExp } : {}) } }
+      : {}),
   };
 }
 
-const AuthorizerContext = v.object({ userId: v.pipe(v.string(), v.minLength(1)), userName: v.pipe(v.string(), v.minLength(1)) });
+// API Gateway may hand context numbers on as strings; either way it is the token's exp.
+const TokenExp = v.optional(v.pipe(v.union([v.number(), v.pipe(v.string(), v.digits(), v.transform(Number))]), v.integer()));
+const AuthorizerContext = v.object({
+  userId: v.pipe(v.string(), v.minLength(1)),
+  userName: v.pipe(v.string(), v.minLength(1)),
+  tokenExp: TokenExp,
+});
 
 /** Identity for every route comes from the authorizer's context, never from a frame. */
-export function identityFromRequestContext(requestContext: { authorizer?: unknown }): Identity {
+export function identityFromRequestContext(requestContext: { authorizer?: unknown }): Authenticated {
   const parsed = v.safeParse(AuthorizerContext, requestContext.authorizer);
   if (!parsed.success) throw new Error('Request has no authorizer context');
-  return { userId: parsed.output.userId, userName: parsed.output.userName };
+  const { userId, userName, tokenExp } = parsed.output;
+  return { userId, userName, ...(tokenExp !== undefined ? { tokenExp } : {}) };
 }

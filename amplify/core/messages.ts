@@ -3,7 +3,8 @@ import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateComma
 import { randomUUID } from 'node:crypto';
 import type { Identity } from './connections';
 import type { ChatDeps } from './deps';
-import { keys, seqKey } from './keys';
+import { fitBudget, jsonBytes } from './budget';
+import { keys, MAX_SEQ, seqKey } from './keys';
 import { LIMITS, ProtocolError, type ChatMessage } from './protocol';
 
 /** Idempotency keys outlive any sane client retry window. */
@@ -89,7 +90,17 @@ async function reserveSeq(deps: ChatDeps, room: string): Promise<number> {
  * outright leaves a gap that readers settle after GAP_SETTLE_MS. So every seq
  * is, in the end, a message or a skip, and clients can detect real gaps.
  */
-export async function postMessage(deps: ChatDeps, room: string, sender: Identity, text: string, clientMsgId?: string): Promise<Posted> {
+export async function postMessage(
+  deps: ChatDeps,
+  room: string,
+  sender: Identity,
+  text: string,
+  clientMsgId?: string,
+  /** Called once the seq is reserved, before the message is written: work that must see everything before it. */
+  onSequenced?: () => void,
+): Promise<Posted> {
+  // Stamped before the seq is reserved, so a message's ts is never earlier than anything its seq depends on.
+  const now = deps.now();
   // The duplicate check and the reservation run side by side: retries are rare,
   // so paying a skip marker for one beats a round trip on every send.
   const [checked, reserved] = await Promise.allSettled([
@@ -103,7 +114,7 @@ export async function postMessage(deps: ChatDeps, room: string, sender: Identity
     if (checked.status === 'rejected') throw checked.reason;
     return checked.value as Posted;
   }
-  const now = deps.now();
+  onSequenced?.();
   const message: ChatMessage = { room, seq, id: randomUUID(), senderId: sender.userId, senderName: sender.userName, text, ts: now };
   const item = { ...keys.message(room, seq), roomId: room, ...message, ...(clientMsgId ? { clientMsgId } : {}) };
   try {
@@ -151,45 +162,81 @@ export interface HistoryPage {
   hasMore: boolean;
 }
 
+/** One item of a page with the settled gaps between it and its neighbour before it in reading order. */
+interface Entry {
+  item: Record<string, unknown>;
+  seq: number;
+  /** Seqs with no item, older than GAP_SETTLE_MS, between this item and the previous one read. */
+  gaps: number[];
+  bytes: number;
+}
+
+const digits = (n: number) => String(n).length;
+
 /**
  * A page of a room's messages, always ascending by seq.
- * `after` pages forward (catch-up); `before` or nothing pages back from the newest.
- * A gap older than GAP_SETTLE_MS is settled as skipped on the way.
+ * `after` pages forward (catch-up) and keeps the oldest; `before` or nothing
+ * pages back from the newest and keeps the newest, so the next page back is
+ * `before` the lowest seq returned. A page holds at most `limit` items and
+ * stops before the encoded `history` event would pass LIMITS.replyBudgetBytes
+ * (`hasMore` then says so). `skipped` lists only seqs inside the returned
+ * range. A gap older than GAP_SETTLE_MS is settled as skipped on the way.
+ * Seqs past MAX_SEQ never exist: `after` past it answers an empty page,
+ * `before` past it means "the newest".
  */
 export async function history(deps: ChatDeps, room: string, q: HistoryQuery): Promise<HistoryPage> {
   const limit = Math.min(q.limit ?? LIMITS.historyPageDefault, LIMITS.historyPageMax);
   if (q.before !== undefined && q.before <= 1) return { messages: [], skipped: [], hasMore: false };
+  if (q.after !== undefined && q.after >= MAX_SEQ) return { messages: [], skipped: [], hasMore: false };
   const forward = q.after !== undefined;
-  const low = seqKey(forward ? (q.after ?? 0) + 1 : 0);
-  const high = q.before !== undefined ? seqKey(q.before - 1) : seqKey(Number.MAX_SAFE_INTEGER);
+  const after = q.after ?? 0;
+  const before = Math.min(q.before ?? MAX_SEQ + 1, MAX_SEQ + 1);
+  // Paging back, the item at `before` itself (the previous page's lowest) is read too, only to
+  // settle the gap between it and this page's highest; a gap is settled by the item above it.
+  const above = !forward && q.before !== undefined && q.before <= MAX_SEQ ? q.before : undefined;
   const res = await deps.db.send(
     new QueryCommand({
       TableName: deps.tables.chat,
       KeyConditionExpression: 'pk = :pk AND sk BETWEEN :low AND :high',
-      ExpressionAttributeValues: { ':pk': keys.roomPk(room), ':low': low, ':high': high },
+      ExpressionAttributeValues: { ':pk': keys.roomPk(room), ':low': seqKey(forward ? after + 1 : 0), ':high': seqKey(above ?? before - 1) },
       ScanIndexForward: forward,
-      Limit: limit + 1,
+      Limit: limit + 1 + (above === undefined ? 0 : 1),
     }),
   );
   const items = res.Items ?? [];
-  const hasMore = items.length > limit;
-  const page = items.slice(0, limit);
-  if (!forward) page.reverse();
+  const neighbour = above !== undefined && Number(items[0]?.seq) === above ? items.shift() : undefined;
+  // DynamoDB stops a Query at 1 MB, which 100 large messages pass: then the key it hands back is the "more".
+  let hasMore = items.length > limit || res.LastEvaluatedKey !== undefined;
+  // In reading order: ascending when paging forward, descending when paging back.
+  const read = items.slice(0, limit);
+  const settledBefore = deps.now() - GAP_SETTLE_MS;
+  const entries = read.map((item, i): Entry => {
+    const seq = Number(item.seq);
+    // The gap lies between this item and the one read before it; a gap below an
+    // item written long enough ago can only be a dead writer's.
+    const [low, high, upper] = forward
+      ? [i === 0 ? after : Number(read[i - 1]?.seq), seq, item]
+      : i === 0
+        ? neighbour
+          ? [seq, above as number, neighbour]
+          : [seq, seq, item]
+        : [seq, Number(read[i - 1]?.seq), read[i - 1] as Record<string, unknown>];
+    const gaps: number[] = [];
+    if (high - low > 1 && Number(upper.ts) < settledBefore) for (let gap = low + 1; gap < high; gap++) gaps.push(gap);
+    const own = item.skipped === true ? digits(seq) : jsonBytes(toMessage(item));
+    return { item, seq, gaps, bytes: own + gaps.reduce((n, g) => n + digits(g) + 1, 0) };
+  });
+  const fitted = fitBudget(entries, (e) => e.bytes);
+  if (fitted.cut) hasMore = true;
+  const kept = forward ? fitted.kept : fitted.kept.reverse();
   const messages: ChatMessage[] = [];
   const skipped: number[] = [];
-  let expected = forward ? (q.after ?? 0) + 1 : Number(page[0]?.seq ?? 0);
-  for (const item of page) {
-    const seq = Number(item.seq);
-    // A gap below a message written long enough ago can only be a dead writer's.
-    if (seq > expected && Number(item.ts) < deps.now() - GAP_SETTLE_MS) {
-      for (let gap = expected; gap < seq; gap++) {
-        await skip(deps, room, gap);
-        skipped.push(gap);
-      }
-    }
-    if (item.skipped === true) skipped.push(seq);
-    else messages.push(toMessage(item));
-    expected = seq + 1;
+  for (const e of kept) {
+    for (const gap of e.gaps) await skip(deps, room, gap);
+    if (forward) skipped.push(...e.gaps);
+    if (e.item.skipped === true) skipped.push(e.seq);
+    else messages.push(toMessage(e.item));
+    if (!forward) skipped.push(...e.gaps);
   }
   return { messages, skipped, hasMore };
 }

@@ -4,6 +4,11 @@
  * carry `type`. Everything inbound is validated here, at the edge.
  */
 import * as v from 'valibot';
+import { NAME_RULE, isValidName } from './names';
+import { textFault, textFaultMessage } from './text';
+
+/** The text rule, for clients to check before sending: see core/text.ts. */
+export { isBlank, messageProblem, roomNameProblem } from './text';
 
 export const LIMITS = {
   /** Characters (code points) in one chat message. */
@@ -16,16 +21,40 @@ export const LIMITS = {
   maxActionBytes: 32 * 1024,
   historyPageMax: 100,
   /**
+   * Bytes one reply may take: API Gateway's 128 KB message quota less 4 KB for
+   * the envelope (type, room, reqId, cursors). Lists in a reply (history,
+   * rooms) stop before they would pass it; one item always fits (a message
+   * is at most 4,000 code points, about 24 KB even as JSON escapes).
+   */
+  replyBudgetBytes: 128 * 1024 - 4 * 1024,
+  /** Rooms in one `rooms` reply; the rest come with `cursor`. */
+  roomsPageMax: 100,
+  /** Longest `cursor` a client may send back (they are about 40 characters). */
+  maxCursorChars: 128,
+  /**
    * Rooms with more people online than this stop broadcasting joins and leaves,
    * and `joined` lists only this many members: in a big room a join would
    * otherwise cost a post to everyone, and the list alone could pass 128 KB.
    */
   presenceMax: 200,
   historyPageDefault: 50,
-  maxInvites: 50,
-  /** Token bucket per connection: sustained rate and burst. */
+  /** Invitees in one createroom: with the creator, two writes each must fit one 100-item transaction. */
+  maxInvites: 40,
+  /** Token bucket per user, shared by all of that user's sockets: sustained rate and burst. */
   ratePerSecond: 10,
   rateBurst: 20,
+  /** Open sockets per user (per region); the next $connect is refused with HTTP 429. */
+  maxConnectionsPerUser: 10,
+  /** Private rooms one user may belong to; an invitation past it is refused. */
+  maxPrivateRooms: 200,
+  /** Rooms a user may create: a burst, then one per this many seconds. */
+  roomCreateBurst: 5,
+  roomCreateEverySeconds: 12,
+  /** Invitations a user may send: a burst (one full createroom), then one per this many seconds. */
+  inviteBurst: 40,
+  inviteEverySeconds: 6,
+  /** A user's typing reaches a room at most once per this window, however many frames or sockets. */
+  typingEveryMs: 3000,
   /** API Gateway closes idle sockets after 10 minutes and every socket after 2 hours. */
   idleTimeoutMs: 10 * 60 * 1000,
   maxConnectionMs: 2 * 60 * 60 * 1000,
@@ -46,6 +75,14 @@ export const ERROR_CODES = [
   'not_joined',
   'room_exists',
   'unknown_user',
+  /** A per-user cap was reached (private rooms, invitations). */
+  'limit_reached',
+  /** The token the socket opened with has expired; the server closes the socket next. */
+  'token_expired',
+  /** The server no longer knows this socket's rooms; it closes the socket so the client reconnects and rejoins. */
+  'session_lost',
+  /** $connect only (HTTP 429): the user already has the most sockets allowed open. */
+  'too_many_connections',
   'unavailable',
   'internal',
 ] as const;
@@ -69,16 +106,24 @@ const ClientMsgId = v.pipe(
   v.regex(/^[A-Za-z0-9_-]{1,64}$/, 'clientMsgId must be 1-64 characters of A-Z, a-z, 0-9, - or _'),
 );
 const Seq = v.pipe(v.number('must be a number'), v.integer('must be an integer'), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER));
-export const UserNameSchema = v.pipe(v.string(), v.regex(/^[A-Za-z0-9._-]{1,32}$/, 'user names are 1-32 characters of A-Z, a-z, 0-9, ., _ or -'));
+export const UserNameSchema = v.pipe(v.string(), v.check((s: string) => isValidName(s), NAME_RULE));
 
 /** Check kind used to tell "too long" apart from other text faults when mapping to error codes. */
 export const TEXT_TOO_LONG = `message must be at most ${LIMITS.maxTextChars} characters`;
+/** Text people write (see core/text.ts): not blank, well-formed, no control or bidi override characters. */
+const humanText = (field: string, multiline: boolean) =>
+  v.rawCheck<string>(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const fault = textFault(dataset.value, { multiline });
+    if (fault) addIssue({ message: textFaultMessage(field, fault, multiline) });
+  });
 const MessageText = v.pipe(
   v.string('message must be a string'),
-  v.check((s) => s.trim().length > 0, 'message must not be empty'),
-  v.check((s) => s.isWellFormed(), 'message must be valid Unicode'),
+  humanText('message', true),
   v.check((s) => codePoints(s) <= LIMITS.maxTextChars, TEXT_TOO_LONG),
 );
+/** A room's display name: one line of visible text. */
+const RoomName = v.pipe(v.string('name must be a string'), v.trim(), v.minLength(1, 'name must not be empty'), v.maxLength(64), humanText('name', false));
 
 export const SendMessageSchema = v.object({
   action: v.literal('sendmessage'),
@@ -89,15 +134,29 @@ export const SendMessageSchema = v.object({
 });
 export const JoinRoomSchema = v.object({ action: v.literal('joinroom'), room: RoomIdSchema, reqId: ReqId });
 export const LeaveRoomSchema = v.object({ action: v.literal('leaveroom'), room: RoomIdSchema, reqId: ReqId });
-export const CreateRoomSchema = v.object({
-  action: v.literal('createroom'),
-  room: RoomIdSchema,
-  name: v.optional(v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(64))),
-  private: v.optional(v.boolean('private must be true or false'), false),
-  invite: v.optional(v.pipe(v.array(UserNameSchema), v.maxLength(LIMITS.maxInvites)), []),
+/**
+ * A public room is named by its creator (`room`). A private room's id is made
+ * by the server and unguessable, so asking about an id can never tell a
+ * stranger that a private room exists; its creator gives only a display `name`.
+ */
+export const CreateRoomSchema = v.pipe(
+  v.object({
+    action: v.literal('createroom'),
+    room: v.optional(RoomIdSchema),
+    name: v.optional(RoomName),
+    private: v.optional(v.boolean('private must be true or false'), false),
+    invite: v.optional(v.pipe(v.array(UserNameSchema), v.maxLength(LIMITS.maxInvites)), []),
+    reqId: ReqId,
+  }),
+  v.check((c) => (c.private ? c.room === undefined : c.room !== undefined), 'give "room" for a public room; a private room gets its id from the server'),
+  v.check((c) => !c.private || c.name !== undefined, 'a private room needs a "name"'),
+);
+export const ListRoomsSchema = v.object({
+  action: v.literal('listrooms'),
+  /** The previous page's `nextCursor`, verbatim; opaque to clients. */
+  cursor: v.optional(v.pipe(v.string('cursor must be a string'), v.minLength(1), v.maxLength(LIMITS.maxCursorChars))),
   reqId: ReqId,
 });
-export const ListRoomsSchema = v.object({ action: v.literal('listrooms'), reqId: ReqId });
 export const HistorySchema = v.pipe(
   v.object({
     action: v.literal('history'),
@@ -228,7 +287,14 @@ export type ServerEvent =
       hasMore: boolean;
       reqId?: string;
     }
-  | { type: 'rooms'; rooms: RoomSummary[]; reqId?: string }
+  | {
+      type: 'rooms';
+      /** The lobby first, then your private rooms, then public rooms; each group by id. */
+      rooms: RoomSummary[];
+      /** Present when there are more rooms: send it back as `listrooms {cursor}` for the next page. */
+      nextCursor?: string;
+      reqId?: string;
+    }
   | { type: 'pong'; ts: number; reqId?: string }
   | {
       type: 'error';

@@ -1,6 +1,6 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { toConnection, type Connection } from './connections';
+import { expiresAtFrom, getConnection, type Connection } from './connections';
 import type { ChatDeps } from './deps';
 import { keys } from './keys';
 import { LIMITS, ProtocolError } from './protocol';
@@ -10,13 +10,49 @@ export interface RateLimit {
   burst: number;
 }
 
-const DEFAULT_LIMIT: RateLimit = { perSecond: LIMITS.ratePerSecond, burst: LIMITS.rateBurst };
+/** Every limit is per user, across all of that user's sockets; each bucket is one attribute of the user row. */
+export const BUCKETS = {
+  actions: { attribute: 'tat', perSecond: LIMITS.ratePerSecond, burst: LIMITS.rateBurst, what: 'actions' },
+  rooms: { attribute: 'tatRooms', perSecond: 1 / LIMITS.roomCreateEverySeconds, burst: LIMITS.roomCreateBurst, what: 'new rooms' },
+  invites: { attribute: 'tatInvites', perSecond: 1 / LIMITS.inviteEverySeconds, burst: LIMITS.inviteBurst, what: 'invitations' },
+} as const;
+export type Bucket = (typeof BUCKETS)[keyof typeof BUCKETS];
+
+/**
+ * A `rate_limited` refusal. Only the action budget's are `coalescible`: a
+ * flood of frames is answered at most every so often. Refusals of rooms and
+ * invitations are rare and always answered.
+ */
+export class Refused extends ProtocolError {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+    readonly coalescible: boolean,
+  ) {
+    super('rate_limited', message, { retryAfterMs });
+  }
+}
+
+/**
+ * GCRA (a token bucket kept as one timestamp, the theoretical arrival time):
+ * the one formula both the container's memory and the table's row use. Taking
+ * `cost` tokens is allowed when the schedule, pushed back by cost intervals,
+ * stays within the burst. Returns the new schedule, or how long to wait.
+ */
+export function gcra(tat: number | undefined, now: number, limit: RateLimit, cost = 1): { next: number } | { waitMs: number } {
+  const interval = 1000 / limit.perSecond;
+  const start = Math.max(tat ?? now, now);
+  const next = start + cost * interval;
+  const ceiling = now + limit.burst * interval;
+  if (next <= ceiling) return { next };
+  return { waitMs: Math.max(1, Math.ceil(next - ceiling)) };
+}
 
 /**
  * The same GCRA kept in this container's memory, over the frames this
- * container passed on. It refuses only a connection that has gone over the
- * limit here alone, so a flood is turned away without a write, while the
- * shared limit in the table still decides everything this lets through.
+ * container passed on. It refuses only a user who has gone over the limit
+ * here alone, so a flood is turned away without a write, while the shared
+ * limit in the table still decides everything this lets through.
  */
 export class LocalAdmission {
   private readonly tat = new Map<string, number>();
@@ -27,87 +63,91 @@ export class LocalAdmission {
     private readonly reportEveryMs = 100,
   ) {}
 
-  /** True when a refusal should be answered with an error frame, false to drop the frame quietly. */
-  shouldReport(connectionId: string, now: number): boolean {
-    const last = this.reported.get(connectionId);
-    if (last !== undefined && now - last < this.reportEveryMs) return false;
-    this.reported.delete(connectionId);
-    this.reported.set(connectionId, now);
-    if (this.reported.size > this.maxEntries) this.reported.delete(this.reported.keys().next().value as string);
+  /**
+   * True when a refusal should be answered with an error frame, false to drop
+   * the frame quietly. A client that waited the retryAfterMs it was last told
+   * is always answered, so only frames sent in spite of it go unanswered.
+   */
+  shouldReport(connectionId: string, now: number, retryAfterMs = this.reportEveryMs): boolean {
+    const quietUntil = this.reported.get(connectionId);
+    if (quietUntil !== undefined && now < quietUntil) return false;
+    // A little early counts as on time: timers and clocks are not exact.
+    remember(this.reported, connectionId, now + Math.min(this.reportEveryMs, retryAfterMs) - 5, this.maxEntries);
     return true;
   }
 
   /** Milliseconds to wait, or 0 if this container has no objection. */
-  check(connectionId: string, now: number, limit: RateLimit = DEFAULT_LIMIT): number {
-    const interval = 1000 / limit.perSecond;
-    const tolerance = (limit.burst - 1) * interval;
-    const tat = this.tat.get(connectionId) ?? now;
-    if (tat - now > tolerance) return Math.ceil(tat - tolerance - now);
-    this.tat.delete(connectionId);
-    this.tat.set(connectionId, Math.max(tat, now) + interval);
-    // Maps iterate in insertion order, so the first key is the least recently admitted.
-    if (this.tat.size > this.maxEntries) this.tat.delete(this.tat.keys().next().value as string);
+  check(userId: string, now: number, limit: RateLimit = BUCKETS.actions): number {
+    const result = gcra(this.tat.get(userId), now, limit);
+    if ('waitMs' in result) return result.waitMs;
+    remember(this.tat, userId, result.next, this.maxEntries);
     return 0;
   }
 }
 
-export type Admission = { ok: true; connection: Connection } | { ok: false; retryAfterMs: number } | { ok: false; missing: true };
+/** Maps iterate in insertion order, so re-inserting keeps the least recently used first, to evict. */
+function remember(map: Map<string, number>, key: string, value: number, max: number): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > max) map.delete(map.keys().next().value as string);
+}
 
 /**
- * GCRA (a token bucket kept as one timestamp, `tat`) on the connection row.
- * Both branches are single conditional writes, so concurrent invocations for
- * one connection never lose an update and need no read first; the winning
- * write returns the whole row, which saves the caller a GetItem.
+ * Takes `cost` tokens from one of the user's buckets, or throws `rate_limited`.
+ * Both branches are single conditional writes on the user row, so concurrent
+ * invocations from any of the user's sockets never lose an update.
  */
-export async function admit(deps: ChatDeps, connectionId: string, limit: RateLimit = DEFAULT_LIMIT): Promise<Admission> {
+export async function consume(deps: ChatDeps, userId: string, bucket: Bucket, cost = 1): Promise<void> {
   const now = deps.now();
-  const wait = deps.admission?.check(connectionId, now, limit) ?? 0;
-  if (wait > 0) return { ok: false, retryAfterMs: wait };
-  const interval = 1000 / limit.perSecond;
-  const tolerance = (limit.burst - 1) * interval;
-  const key = keys.connection(connectionId);
+  const refuse = (waitMs: number) =>
+    new Refused(`Slow down: too many ${bucket.what}; try again in ${Math.ceil(waitMs / 1000)} s`, waitMs, bucket === BUCKETS.actions);
+  const interval = 1000 / bucket.perSecond;
+  const ceiling = now + bucket.burst * interval;
+  if (cost * interval > bucket.burst * interval) throw refuse(cost * interval);
   const attempt = async (update: string, condition: string, values: Record<string, number>) => {
     try {
-      const res = await deps.db.send(
+      await deps.db.send(
         new UpdateCommand({
           TableName: deps.tables.connections,
-          Key: key,
-          UpdateExpression: update,
-          ConditionExpression: `attribute_exists(pk) AND (${condition})`,
-          ExpressionAttributeValues: values,
-          ReturnValues: 'ALL_NEW',
+          Key: keys.user(userId),
+          UpdateExpression: `${update}, expiresAt = if_not_exists(expiresAt, :exp)`,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: { '#t': bucket.attribute },
+          ExpressionAttributeValues: { ...values, ':exp': expiresAtFrom(now) },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
-      return { item: res.Attributes };
+      return undefined;
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return { failed: err.Item };
+      if (err instanceof ConditionalCheckFailedException) return { old: err.Item };
       throw err;
     }
   };
-
   // Idle: the bucket is full, start a fresh schedule from now.
-  const fresh = await attempt('SET tat = :next', 'attribute_not_exists(tat) OR tat <= :now', { ':next': now + interval, ':now': now });
-  if ('item' in fresh) return admitted(deps, fresh.item);
-  // Busy but within the burst: push the schedule back by one interval.
-  const busy = await attempt('SET tat = tat + :i', 'tat > :now AND tat <= :limit', { ':i': interval, ':now': now, ':limit': now + tolerance });
-  if ('item' in busy) return admitted(deps, busy.item);
-  if (!busy.failed) return { ok: false, missing: true };
-  const tat = Number(busy.failed.tat?.N ?? now + tolerance + interval);
-  return { ok: false, retryAfterMs: Math.max(1, Math.ceil(tat - tolerance - now)) };
-}
-
-function admitted(deps: ChatDeps, item: Record<string, unknown> | undefined): Admission {
-  const connection = toConnection(item, deps.now());
-  return connection ? { ok: true, connection } : { ok: false, missing: true };
-}
-
-/** Admission as the handler wants it: a connection, or a typed error. */
-export async function admitOrThrow(deps: ChatDeps, connectionId: string, limit?: RateLimit): Promise<Connection | undefined> {
-  const result = await admit(deps, connectionId, limit);
-  if (result.ok) return result.connection;
-  if ('missing' in result) return undefined;
-  throw new ProtocolError('rate_limited', `Slow down: at most ${(limit ?? DEFAULT_LIMIT).perSecond} actions a second`, {
-    retryAfterMs: result.retryAfterMs,
+  const fresh = await attempt('SET #t = :next', 'attribute_not_exists(#t) OR #t <= :now', { ':next': now + cost * interval, ':now': now });
+  if (!fresh) return;
+  // Busy but within the burst: push the schedule back by `cost` intervals.
+  const busy = await attempt('SET #t = #t + :inc', '#t > :now AND #t <= :limit', {
+    ':inc': cost * interval,
+    ':now': now,
+    ':limit': ceiling - cost * interval,
   });
+  if (!busy) return;
+  const tat = Number(busy.old?.[bucket.attribute]?.N ?? ceiling);
+  const result = gcra(tat, now, bucket, cost);
+  throw refuse('waitMs' in result ? result.waitMs : 1);
+}
+
+/**
+ * Admission for one action: the user's action rate (this container's memory
+ * first, then the shared row) and the connection, read side by side.
+ * Undefined when the connection row is missing.
+ */
+export async function admit(deps: ChatDeps, userId: string, connectionId: string): Promise<Connection | undefined> {
+  const wait = deps.admission?.check(userId, deps.now()) ?? 0;
+  if (wait > 0) {
+    throw new Refused(`Slow down: at most ${LIMITS.ratePerSecond} actions a second`, wait, true);
+  }
+  const [, conn] = await Promise.all([consume(deps, userId, BUCKETS.actions), getConnection(deps, connectionId)]);
+  return conn;
 }

@@ -1,10 +1,14 @@
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { randomBytes } from 'node:crypto';
+import { fitBudget, jsonBytes } from './budget';
 import { batchGetAll, queryAll } from './db';
 import type { Identity } from './connections';
 import type { ChatDeps } from './deps';
 import { keys } from './keys';
-import { DEFAULT_ROOM, ProtocolError, type RoomSummary } from './protocol';
+import { DEFAULT_ROOM, LIMITS, ProtocolError, type RoomSummary } from './protocol';
+import { BUCKETS, consume } from './ratelimit';
+import { resolveNames } from './users';
 
 export interface Room extends RoomSummary {
   homeRegion: string;
@@ -38,8 +42,13 @@ function roomItem(deps: ChatDeps, id: string, name: string, isPrivate: boolean, 
   };
 }
 
-/** Creates the lobby if this deployment has none yet; cheap to repeat. */
+/** Tables whose lobby this container has already seen: the lobby is never deleted, so once is enough. */
+const lobbies = new Set<string>();
+
+/** Creates the lobby if this deployment has none yet; one conditional write per container at most. */
 export async function ensureRoom(deps: ChatDeps, id = DEFAULT_ROOM, name = 'Lobby'): Promise<void> {
+  const memo = `${deps.tables.chat}/${id}`;
+  if (lobbies.has(memo)) return;
   try {
     await deps.db.send(
       new PutCommand({
@@ -51,6 +60,7 @@ export async function ensureRoom(deps: ChatDeps, id = DEFAULT_ROOM, name = 'Lobb
   } catch (err) {
     if (!(err instanceof ConditionalCheckFailedException)) throw err;
   }
+  lobbies.add(memo);
 }
 
 async function getRoom(deps: ChatDeps, id: string): Promise<Room | undefined> {
@@ -71,100 +81,157 @@ export async function accessibleRoom(deps: ChatDeps, id: string, userId: string)
   return room;
 }
 
-/** Remembers which user id a name belongs to, so rooms can invite by name. The first claim wins. */
-export async function claimUserName(deps: ChatDeps, who: Identity): Promise<boolean> {
-  try {
-    await deps.db.send(
-      new PutCommand({
-        TableName: deps.tables.chat,
-        Item: { ...keys.userName(who.userName), userId: who.userId, userName: who.userName },
-        ConditionExpression: 'attribute_not_exists(pk) OR userId = :id',
-        ExpressionAttributeValues: { ':id': who.userId },
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (err instanceof ConditionalCheckFailedException) return false;
-    throw err;
-  }
-}
-
-async function resolveUserNames(deps: ChatDeps, names: string[]): Promise<Identity[]> {
-  const unique = [...new Map(names.map((n) => [n.toLowerCase(), n])).values()];
-  if (unique.length === 0) return [];
-  const items = await batchGetAll(deps.db, deps.tables.chat, unique.map((n) => keys.userName(n)));
-  const found = new Map(items.map((item) => [String(item.pk), { userId: String(item.userId), userName: String(item.userName) }]));
-  const missing = unique.filter((n) => !found.has(keys.userName(n).pk));
-  if (missing.length) throw new ProtocolError('unknown_user', `Unknown user name(s): ${missing.join(', ')}`);
-  return [...found.values()];
-}
-
 export interface CreateRoomInput {
-  id: string;
+  /** Public rooms only; a private room's id is made here. */
+  id?: string;
   name?: string;
   private: boolean;
   invite: string[];
 }
 
-/** Creates a room; a private one gets member rows for its creator and invitees, in one transaction. */
+/** 120 random bits: an id nobody can guess, so trying ids tells a stranger nothing. */
+export const privateRoomId = (): string => `p${randomBytes(15).toString('hex')}`;
+
+/**
+ * Creates a room. A private room gets a server-made id and, in one
+ * transaction, member rows for its creator and invitees (by user id, resolved
+ * through the name registry) plus each member's private-room count, which
+ * refuses the room if anyone would pass LIMITS.maxPrivateRooms. Creating rooms
+ * and inviting people draw on per-user rate buckets.
+ */
 export async function createRoom(deps: ChatDeps, creator: Identity, input: CreateRoomInput): Promise<Room> {
-  const invitees = input.private ? await resolveUserNames(deps, input.invite) : [];
+  const id = input.private ? privateRoomId() : input.id;
+  if (!id) throw new ProtocolError('bad_request', 'A public room needs an id');
+  const invitees = input.private ? await resolveNames({ db: deps.db, table: deps.tables.users }, input.invite) : [];
   const members = [creator, ...invitees.filter((i) => i.userId !== creator.userId)];
-  const name = input.name ?? input.id;
-  const meta = roomItem(deps, input.id, name, input.private, creator.userId);
+  await consume(deps, creator.userId, BUCKETS.rooms);
+  if (members.length > 1) await consume(deps, creator.userId, BUCKETS.invites, members.length - 1);
+  const name = input.name ?? id;
+  const meta = roomItem(deps, id, name, input.private, creator.userId);
+  const memberItems = input.private
+    ? members.flatMap((m) => [
+        {
+          Put: {
+            TableName: deps.tables.chat,
+            Item: {
+              ...keys.member(id, m.userId),
+              userId: m.userId,
+              userName: m.userName,
+              roomId: id,
+              roomName: name,
+              gsi1pk: keys.userRoomsGsi(m.userId),
+              gsi1sk: id,
+            },
+          },
+        },
+        {
+          Update: {
+            TableName: deps.tables.chat,
+            Key: keys.privateCount(m.userId),
+            UpdateExpression: 'ADD privateRooms :one',
+            ConditionExpression: 'attribute_not_exists(privateRooms) OR privateRooms < :cap',
+            ExpressionAttributeValues: { ':one': 1, ':cap': LIMITS.maxPrivateRooms },
+          },
+        },
+      ])
+    : [];
   try {
     await deps.db.send(
       new TransactWriteCommand({
-        TransactItems: [
-          { Put: { TableName: deps.tables.chat, Item: meta, ConditionExpression: 'attribute_not_exists(pk)' } },
-          ...(input.private
-            ? members.map((m) => ({
-                Put: {
-                  TableName: deps.tables.chat,
-                  Item: {
-                    ...keys.member(input.id, m.userId),
-                    userId: m.userId,
-                    userName: m.userName,
-                    roomId: input.id,
-                    roomName: name,
-                    gsi1pk: keys.userRoomsGsi(m.userId),
-                    gsi1sk: input.id,
-                  },
-                },
-              }))
-            : []),
-        ],
+        TransactItems: [{ Put: { TableName: deps.tables.chat, Item: meta, ConditionExpression: 'attribute_not_exists(pk)' } }, ...memberItems],
       }),
     );
   } catch (err) {
-    if (err instanceof TransactionCanceledException && err.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') {
-      throw new ProtocolError('room_exists', `A room called "${input.id}" already exists`);
+    const reasons = err instanceof TransactionCanceledException ? (err.CancellationReasons ?? []) : [];
+    if (reasons[0]?.Code === 'ConditionalCheckFailed') {
+      // Only public ids are chosen by people; a private id colliding is 2^-120 and reads as a retry.
+      throw input.private
+        ? new ProtocolError('unavailable', 'Please retry', { retryAfterMs: 100 })
+        : new ProtocolError('room_exists', `A room called "${id}" already exists`);
+    }
+    const full = reasons.findIndex((r, i) => i > 0 && i % 2 === 0 && r.Code === 'ConditionalCheckFailed');
+    if (full > 0) {
+      const who = members[full / 2 - 1];
+      throw new ProtocolError('limit_reached', `${who?.userName ?? 'Someone'} is already in ${LIMITS.maxPrivateRooms} private rooms`);
     }
     throw err;
   }
   return toRoom(meta);
 }
 
-const byGsi1 = (deps: ChatDeps, gsi1pk: string) =>
+/** Up to `max` rows of one gsi1 partition, ascending by gsi1sk, starting after `after` when given. */
+const byGsi1 = (deps: ChatDeps, gsi1pk: string, after: string | undefined, max: number) =>
   queryAll(
     deps.db,
     {
       TableName: deps.tables.chat,
       IndexName: 'gsi1',
-      KeyConditionExpression: 'gsi1pk = :pk',
-      ExpressionAttributeValues: { ':pk': gsi1pk },
+      KeyConditionExpression: after === undefined ? 'gsi1pk = :pk' : 'gsi1pk = :pk AND gsi1sk > :after',
+      ExpressionAttributeValues: { ':pk': gsi1pk, ...(after === undefined ? {} : { ':after': after }) },
+      Limit: max,
     },
-    1000,
-  );
+    max,
+  ).then((items) => items.slice(0, max));
 
-/** Public rooms plus the private rooms this user belongs to: two Queries and one BatchGet. */
-export async function listRooms(deps: ChatDeps, userId: string): Promise<RoomSummary[]> {
-  const [publicItems, memberships] = await Promise.all([byGsi1(deps, keys.publicRoomsGsi), byGsi1(deps, keys.userRoomsGsi(userId))]);
-  const privateItems = await batchGetAll(
-    deps.db,
-    deps.tables.chat,
-    memberships.map((m) => keys.roomMeta(String(m.roomId))),
-  );
-  const rooms = [...publicItems, ...privateItems].map(toRoom);
-  return rooms.map(summary).sort((a, b) => (a.id === DEFAULT_ROOM ? -1 : b.id === DEFAULT_ROOM ? 1 : a.id.localeCompare(b.id)));
+export interface RoomsPage {
+  rooms: RoomSummary[];
+  /** Where the next page starts; absent on the last page. */
+  nextCursor?: string;
+}
+
+/**
+ * A rooms cursor is `<group>:<room id>`, resuming after that id: `m` for the
+ * caller's private rooms, `p` for public rooms; an empty id starts the group.
+ * It only ever positions a Query of the caller's own memberships or of the
+ * public index, so a forged one can show nothing its holder could not list.
+ */
+const ROOMS_CURSOR = /^([mp]):((?:[a-z0-9][a-z0-9_-]{0,31})?)$/;
+function decodeRoomsCursor(cursor: string): { group: 'm' | 'p'; after?: string } {
+  const m = ROOMS_CURSOR.exec(cursor);
+  if (!m) throw new ProtocolError('bad_request', 'cursor: not a cursor this server gave out; send back nextCursor as it came');
+  return { group: m[1] as 'm' | 'p', ...(m[2] ? { after: m[2] } : {}) };
+}
+
+/**
+ * One page of the rooms this user may see: the lobby first, then the user's
+ * private rooms, then the other public rooms, each group in id order. A page
+ * holds at most LIMITS.roomsPageMax rooms and stops before the encoded reply
+ * would pass LIMITS.replyBudgetBytes; `nextCursor` continues it. Queries on
+ * gsi1 and one BatchGet, never a Scan.
+ */
+export async function listRooms(deps: ChatDeps, userId: string, cursor?: string): Promise<RoomsPage> {
+  const at = cursor === undefined ? undefined : decodeRoomsCursor(cursor);
+  const max = LIMITS.roomsPageMax;
+  /** Each row read, with the cursor that resumes after it; `room` is absent for a membership whose room is gone. */
+  const read: { room?: RoomSummary; resume: string }[] = [];
+  let more = false;
+  if (!at) {
+    const lobby = await getRoom(deps, DEFAULT_ROOM);
+    read.push({ ...(lobby ? { room: summary(lobby) } : {}), resume: 'm:' });
+  }
+  if (!at || at.group === 'm') {
+    const need = max - read.length;
+    const memberships = await byGsi1(deps, keys.userRoomsGsi(userId), at?.after, need + 1);
+    more = memberships.length > need;
+    const page = memberships.slice(0, need).map((m) => String(m.gsi1sk));
+    const metas = await batchGetAll(deps.db, deps.tables.chat, page.map((id) => keys.roomMeta(id)));
+    const byId = new Map(metas.map((item) => [String(item.roomId), toRoom(item)]));
+    for (const id of page) {
+      const room = byId.get(id);
+      // Only private rooms here, so a room is never listed in both groups.
+      read.push({ ...(room?.private ? { room: summary(room) } : {}), resume: `m:${id}` });
+    }
+  }
+  if (!more) {
+    const need = max - read.length;
+    // One more than needed to know whether there are more, and one for the lobby, already listed first.
+    const items = await byGsi1(deps, keys.publicRoomsGsi, at?.group === 'p' ? at.after : undefined, need + 2);
+    const others = items.filter((item) => String(item.gsi1sk) !== DEFAULT_ROOM);
+    more = others.length > need;
+    for (const item of others.slice(0, need)) read.push({ room: summary(toRoom(item)), resume: `p:${String(item.gsi1sk)}` });
+  }
+  const fitted = fitBudget(read, (r) => (r.room ? jsonBytes(r.room) : 0));
+  const rooms = fitted.kept.flatMap((r) => (r.room ? [r.room] : []));
+  const last = fitted.kept[fitted.kept.length - 1];
+  return more || fitted.cut ? { rooms, ...(last ? { nextCursor: last.resume } : {}) } : { rooms };
 }

@@ -16,7 +16,7 @@
  * long-stable DynamoDB / ApiGatewayManagementApi calls, so that is fine.
  */
 import { defineFunction } from '@aws-amplify/backend';
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -38,12 +38,14 @@ export const RUNTIME_PROVIDED_MODULES = ['@aws-sdk/*', '@smithy/*'];
 export const LAMBDA_RUNTIME = Runtime.NODEJS_22_X;
 
 export interface RealtimeFunctionProps {
-  name: FunctionName;
+  name: FunctionName | 'preSignUp';
   /** Absolute path of the handler file. */
   entry: string;
   description: string;
   memoryMB: number;
   timeoutSeconds: number;
+  /** Which nested stack: the realtime one by default; Cognito triggers go with auth. */
+  resourceGroup?: typeof REALTIME_RESOURCE_GROUP | 'auth';
 }
 
 /** True for `ampx sandbox` deployments (and the offline synth's default). */
@@ -72,7 +74,7 @@ export function defineRealtimeFunction(props: RealtimeFunctionProps) {
       });
       logGroup.grantWrite(role);
 
-      return new NodejsFunction(scope, props.name, {
+      const fn = new NodejsFunction(scope, props.name, {
         entry: props.entry,
         handler: 'handler',
         description: props.description,
@@ -98,7 +100,14 @@ export function defineRealtimeFunction(props: RealtimeFunctionProps) {
           logLevel: LogLevel.ERROR,
         },
       });
+      Validations.of(fn).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-L1',
+        reason:
+          'Node.js 22 is a supported Lambda runtime (deprecation in 2027) and matches the Node 20/22 toolchain of ' +
+          'local mode and the tests; moving to Node 24 is a deliberate upgrade, not a default.',
+      });
+      return fn;
     },
-    { resourceGroupName: REALTIME_RESOURCE_GROUP },
+    { resourceGroupName: props.resourceGroup ?? REALTIME_RESOURCE_GROUP },
   );
 }

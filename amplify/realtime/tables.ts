@@ -5,7 +5,7 @@
 
 export interface TableShape {
   /** Logical name; physical names are chosen by CloudFormation or the local stack. */
-  id: 'connections' | 'chat';
+  id: 'connections' | 'chat' | 'users';
   partitionKey: string;
   sortKey: string;
   ttlAttribute: string;
@@ -19,6 +19,8 @@ export interface TableShape {
  * the API endpoint of the region that issued it.
  *   pk C#<connectionId>  sk C             the connection (user, joined rooms, rate bucket)
  *   pk R#<room>          sk C#<connId>    one row per connection in a room: the fan-out Query
+ *   pk U#<userId>        sk U             the user: open connection ids (the per-user cap) and rate buckets
+ *   pk U#<userId>        sk T#<room>      when the user's typing last reached the room (coalescing)
  */
 export const CONNECTIONS_TABLE: TableShape = {
   id: 'connections',
@@ -35,7 +37,7 @@ export const CONNECTIONS_TABLE: TableShape = {
  *   pk R#<room>   sk M#<userId>           membership of a private room      (gsi1: U#<userId> / <room>)
  *   pk R#<room>   sk S#<seq, 12 digits>   a message, ordered by seq
  *   pk R#<room>   sk D#<userId>#<cmid>    idempotency key -> seq, expires after a day
- *   pk U#<name>   sk U                    user name -> user id, for invites
+ *   pk U#<userId> sk P                    how many private rooms the user is in (the cap)
  * Public rooms carry gsi1: PUBLIC / <room>, so listing them is one Query.
  */
 export const CHAT_TABLE: TableShape = {
@@ -47,12 +49,30 @@ export const CHAT_TABLE: TableShape = {
   global: true,
 };
 
+/**
+ * users: the chat-name registry, written once per account by the Pre sign-up
+ * trigger. It lives in the auth stack beside the user pool and its trigger
+ * (the realtime stack only reads it), so no cross-stack cycle forms.
+ *   pk N#<name fold> sk N                 the claim: user id and the name as typed
+ */
+export const USERS_TABLE: TableShape = {
+  id: 'users',
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  ttlAttribute: 'expiresAt',
+  globalSecondaryIndexes: [],
+  global: true,
+};
+
+/** The tables of the realtime stack; the users table is the auth stack's. */
 export const TABLES = [CONNECTIONS_TABLE, CHAT_TABLE] as const;
+export const ALL_TABLES = [CONNECTIONS_TABLE, CHAT_TABLE, USERS_TABLE] as const;
 
 /** Environment variable names through which functions learn their configuration. */
 export const ENV = {
   connectionsTable: 'PARLEY_CONNECTIONS_TABLE',
   chatTable: 'PARLEY_CHAT_TABLE',
+  usersTable: 'PARLEY_USERS_TABLE',
   /** Local mode only: where @connections lives (AWS derives it from the event). */
   managementEndpoint: 'PARLEY_MANAGEMENT_ENDPOINT',
   userPoolId: 'PARLEY_USER_POOL_ID',

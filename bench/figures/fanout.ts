@@ -83,13 +83,13 @@ export async function fanoutFigure(ctx: { dynamoEndpoint: string; sizes: Sizes }
   const parley: Strategy = async (client, targets) => {
     const deps: ChatDeps = {
       db: DynamoDBDocumentClient.from(ddb),
-      tables: { connections: 'bench-unused', chat: 'bench-unused' },
+      tables: { connections: 'bench-unused', chat: 'bench-unused', users: 'bench-unused' },
       notifier: managementNotifier(client),
       fanoutConcurrency: PARLEY_CONCURRENCY,
       homeRegion: 'local',
       now: Date.now,
     };
-    const recipients: RoomConnection[] = targets.map((connectionId) => ({ connectionId, userId: 'u', userName: 'u' }));
+    const recipients: RoomConnection[] = targets.map((connectionId) => ({ connectionId, userId: 'u', userName: 'u', connectedAt: 0 }));
     const result = await deliver(deps, recipients, event);
     return { failed: result.failed + result.gone };
   };

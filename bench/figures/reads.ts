@@ -87,7 +87,7 @@ export async function readsFigure(ctx: { dynamoEndpoint: string; sizes: Sizes })
   meter.attach(ddb);
   const db = DynamoDBDocumentClient.from(ddb, { marshallOptions: { removeUndefinedValues: true } });
   const suffix = randomBytes(4).toString('hex');
-  const tables = { connections: `bench-reads-connections-${suffix}`, chat: `bench-reads-chat-${suffix}` };
+  const tables = { connections: `bench-reads-connections-${suffix}`, chat: `bench-reads-chat-${suffix}`, users: `bench-reads-users-${suffix}` };
   const baselineTable = `bench-reads-tutorial-${suffix}`;
   const sink = await startSink();
   try {

@@ -1,8 +1,9 @@
 import { inject } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { CHAT_TABLE, CONNECTIONS_TABLE } from '../../amplify/realtime/tables';
+import { CHAT_TABLE, CONNECTIONS_TABLE, USERS_TABLE } from '../../amplify/realtime/tables';
 import type { ChatDeps, Notifier } from '../../amplify/core/deps';
-import type { ServerEvent } from '../../amplify/core/protocol';
+import { ProtocolError, type EventOf, type ServerEvent } from '../../amplify/core/protocol';
+import { ConnectionGone } from '../../amplify/core/errors';
 import { createTable, dynamoClient } from '../../local/dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
@@ -10,11 +11,15 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 export class RecordingNotifier implements Notifier {
   readonly sent = new Map<string, ServerEvent[]>();
   readonly gone = new Set<string>();
+  /** Every post, delivered or not, in order: to check what was sent to a connection that was gone. */
+  readonly attempts: string[] = [];
+  readonly closed: string[] = [];
   inFlight = 0;
   maxInFlight = 0;
   constructor(private readonly latencyMs = 0) {}
 
   async post(connectionId: string, data: Uint8Array): Promise<'ok' | 'gone'> {
+    this.attempts.push(connectionId);
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
@@ -27,6 +32,13 @@ export class RecordingNotifier implements Notifier {
     } finally {
       this.inFlight--;
     }
+  }
+
+  async close(connectionId: string): Promise<'ok' | 'gone'> {
+    if (this.gone.has(connectionId)) return 'gone';
+    this.closed.push(connectionId);
+    this.gone.add(connectionId);
+    return 'ok';
   }
 
   of(connectionId: string): ServerEvent[] {
@@ -44,9 +56,13 @@ export interface DomainFixture {
 export async function domainFixture(opts: { latencyMs?: number; fanoutConcurrency?: number } = {}): Promise<DomainFixture> {
   const endpoint = inject('dynamoEndpoint');
   const suffix = randomBytes(4).toString('hex');
-  const tables = { connections: `t-conn-${suffix}`, chat: `t-chat-${suffix}` };
+  const tables = { connections: `t-conn-${suffix}`, chat: `t-chat-${suffix}`, users: `t-users-${suffix}` };
   const client = dynamoClient(endpoint);
-  await Promise.all([createTable(client, CONNECTIONS_TABLE, tables.connections), createTable(client, CHAT_TABLE, tables.chat)]);
+  await Promise.all([
+    createTable(client, CONNECTIONS_TABLE, tables.connections),
+    createTable(client, CHAT_TABLE, tables.chat),
+    createTable(client, USERS_TABLE, tables.users),
+  ]);
   const notifier = new RecordingNotifier(opts.latencyMs);
   const clock = { now: Date.now() };
   const deps: ChatDeps = {
@@ -59,3 +75,18 @@ export async function domainFixture(opts: { latencyMs?: number; fanoutConcurrenc
   };
   return { deps, notifier, clock };
 }
+
+/** What a domain call ended in: 'ok', a protocol error's code, or 'gone' when its connection left mid-action. */
+export async function code(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof ProtocolError) return err.code;
+    if (err instanceof ConnectionGone) return 'gone';
+    throw err;
+  }
+  return 'ok';
+}
+
+export const ofType = <T extends ServerEvent['type']>(events: ServerEvent[], type: T) =>
+  events.filter((e): e is EventOf<T> => e.type === type);

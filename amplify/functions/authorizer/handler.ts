@@ -1,9 +1,11 @@
 import type { APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { authConfigFromEnv } from '../../core/config';
-import { createTokenVerifier, policy, type AuthorizerResult } from '../../core/identity';
+import { createDocumentClient } from '../../core/deps';
+import { createTokenVerifier, policy, withClaimedName, type AuthorizerResult } from '../../core/identity';
 
-// Built once: the verifier caches the pool's JWKS across warm invocations.
-const verify = createTokenVerifier(authConfigFromEnv());
+// Built once: the verifier caches the pool's JWKS, and claimed names, across warm invocations.
+const config = authConfigFromEnv();
+const verify = withClaimedName(createTokenVerifier(config), { db: createDocumentClient(), table: config.usersTable });
 
 /**
  * $connect authorizer. Every failure is a Deny (403), never a throw, so a bad

@@ -1,8 +1,9 @@
 import { perform } from '../../core/chat';
-import { asProtocolError } from '../../core/errors';
-import { reply } from '../../core/fanout';
+import { asProtocolError, CLOSING_CODES, ConnectionGone } from '../../core/errors';
+import { encodeEvent } from '../../core/fanout';
 import { identityFromRequestContext } from '../../core/identity';
 import { errorEvent, parseAction, ProtocolError } from '../../core/protocol';
+import { Refused } from '../../core/ratelimit';
 import { depsFor, type WebSocketEvent, type WebSocketResult } from '../runtime';
 
 /**
@@ -24,15 +25,20 @@ export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> =
     const who = identityFromRequestContext(requestContext);
     await perform(deps, { ...who, connectionId: requestContext.connectionId }, action);
   } catch (err) {
+    // The socket left while its action ran: there is nobody to answer.
+    if (err instanceof ConnectionGone) return { statusCode: 200 };
     const failure = asProtocolError(err, details);
-    if (failure.code === 'rate_limited' && deps.admission && !deps.admission.shouldReport(requestContext.connectionId, deps.now())) {
+    const flood = err instanceof Refused && err.coalescible;
+    if (flood && deps.admission && !deps.admission.shouldReport(requestContext.connectionId, deps.now(), err.retryAfterMs)) {
       return { statusCode: 200 };
     }
     if (failure.code === 'internal' || failure.code === 'unavailable') {
       console.error(JSON.stringify({ msg: 'action failed', route: requestContext.routeKey, code: failure.code, error: String(err) }));
     }
     try {
-      await reply(deps, requestContext.connectionId, errorEvent(failure));
+      const delivered = await deps.notifier.post(requestContext.connectionId, encodeEvent(errorEvent(failure)));
+      // The client reconnects on close, with a fresh token and its rooms rejoined.
+      if (delivered === 'ok' && CLOSING_CODES.has(failure.code)) await deps.notifier.close(requestContext.connectionId);
     } catch (postErr) {
       console.error(JSON.stringify({ msg: 'error frame not delivered', error: String(postErr) }));
     }
