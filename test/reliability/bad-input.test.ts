@@ -5,7 +5,7 @@ import { keys } from '../../amplify/core/keys';
 import { dynamoClient } from '../../local/dynamodb';
 import type { LocalStack } from '../../local/stack';
 import { TestClient } from '../support/client';
-import { testStack } from '../support/stack';
+import { closeStack, testStack } from '../support/stack';
 import { BAD_FRAMES, ODD_BUT_VALID } from './corpus';
 
 let stack: LocalStack;
@@ -21,7 +21,7 @@ beforeAll(async () => {
   db = DynamoDBDocumentClient.from(dynamoClient(stack.dynamoEndpoint));
   token = await stack.token('fuzzer');
 });
-afterAll(() => stack?.close());
+afterAll(() => closeStack(stack));
 
 describe('bad input', () => {
   it('has a corpus of at least 50 frames', () => {

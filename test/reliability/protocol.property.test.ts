@@ -1,20 +1,30 @@
 /** Property-based checks of the edge validation: whatever arrives, the answer is a typed verdict. */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { ERROR_CODES, LIMITS, parseAction, ProtocolError } from '../../amplify/core/protocol';
+import { ERROR_CODES, LIMITS, messageProblem, parseAction, ProtocolError, roomNameProblem } from '../../amplify/core/protocol';
 
 const roomId = fc.stringMatching(/^[a-z0-9][a-z0-9_-]{0,31}$/);
 const clientMsgId = fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/);
 const text = fc
   .string({ unit: 'grapheme', minLength: 1, maxLength: 200 })
-  .filter((s) => s.trim().length > 0 && s.isWellFormed());
+  .filter((s) => messageProblem(s) === undefined);
+/** Display names come back trimmed, so the generator makes them trimmed already. */
+const roomName = fc
+  .string({ unit: 'grapheme', minLength: 1, maxLength: 40 })
+  .map((s) => s.trim())
+  .filter((s) => s.length > 0 && s.length <= 64 && roomNameProblem(s) === undefined);
+const userName = fc.stringMatching(/^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,30}[A-Za-z0-9])?$/);
 
 const validAction = fc.oneof(
   fc.record({ action: fc.constant('sendmessage'), message: text, room: fc.option(roomId, { nil: undefined }), clientMsgId: fc.option(clientMsgId, { nil: undefined }) }, { requiredKeys: ['action', 'message'] }),
   fc.record({ action: fc.constantFrom('joinroom', 'leaveroom', 'typing'), room: roomId }),
   fc.record({ action: fc.constant('history'), room: roomId, after: fc.nat(), limit: fc.integer({ min: 1, max: LIMITS.historyPageMax }) }),
-  fc.record({ action: fc.constant('createroom'), room: roomId, private: fc.boolean(), invite: fc.array(fc.stringMatching(/^[A-Za-z0-9._-]{1,32}$/), { maxLength: 5 }) }),
+  fc.record({ action: fc.constant('history'), room: roomId, before: fc.nat({ max: Number.MAX_SAFE_INTEGER }) }),
+  // A public room is named by its creator; a private one gets its id from the server and needs a name.
+  fc.record({ action: fc.constant('createroom'), room: roomId, name: roomName, private: fc.constant(false) }, { requiredKeys: ['action', 'room'] }),
+  fc.record({ action: fc.constant('createroom'), private: fc.constant(true), name: roomName, invite: fc.array(userName, { maxLength: LIMITS.maxInvites }) }, { requiredKeys: ['action', 'private', 'name'] }),
   fc.record({ action: fc.constantFrom('ping', 'listrooms') }),
+  fc.record({ action: fc.constant('listrooms'), cursor: fc.string({ minLength: 1, maxLength: LIMITS.maxCursorChars }) }),
 );
 
 function verdict(body: string): 'ok' | string {
