@@ -13,6 +13,10 @@ export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 export type BackendType = 'sandbox' | 'branch';
 
+/** Mirrors ACCESS_LOGS_ENV / ACCESS_LOGS_CONTEXT of amplify/realtime/construct.ts (not imported: it loads aws-cdk-lib). */
+export const ACCESS_LOGS_ENV = 'PARLEY_WEBSOCKET_ACCESS_LOGS';
+export const ACCESS_LOGS_CONTEXT = 'parley:websocketAccessLogs';
+
 /** Per-function budget for the minified handler; the SDK comes from the Lambda runtime. */
 export const BUNDLE_BUDGET_BYTES = 150 * 1024;
 
@@ -24,6 +28,11 @@ export interface SynthOptions {
   bundle?: boolean;
   /** Synthesize as an Amplify Hosting pull-request preview (sets AWS_PULL_REQUEST_ID). */
   pullRequestId?: string;
+  /**
+   * Turn on WebSocket stage access logs (CDK context parley:websocketAccessLogs), as a
+   * backend does once its account has the API Gateway CloudWatch role. Off by default.
+   */
+  accessLogs?: boolean;
 }
 
 export interface SynthRun {
@@ -49,6 +58,7 @@ export function contextFor(opts: SynthOptions): Record<string, unknown> {
     // instead of being printed as warnings.
     '@aws-cdk/core:validateAgainstDefaultRules': true,
     ...(opts.bundle === false ? { 'aws:cdk:bundling-stacks': [] } : {}),
+    ...(opts.accessLogs ? { [ACCESS_LOGS_CONTEXT]: true } : {}),
   };
 }
 
@@ -62,8 +72,9 @@ export function synthesize(opts: SynthOptions): Promise<SynthRun> {
     AMPLIFY_DISABLE_TELEMETRY: '1',
     PARLEY_NAG: '1',
   };
-  // Never inherit it (e.g. when the tests run inside an Amplify preview build).
+  // Never inherit these (e.g. when the tests run inside an Amplify preview build): opts decide.
   delete env.AWS_PULL_REQUEST_ID;
+  delete env[ACCESS_LOGS_ENV];
   if (opts.pullRequestId) env.AWS_PULL_REQUEST_ID = opts.pullRequestId;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'amplify/backend.ts'], {

@@ -1,5 +1,5 @@
 /**
- * npm run synth [-- --type sandbox|branch] [--out <dir>] [--no-bundle] [--pr <id>]
+ * npm run synth [-- --type sandbox|branch] [--out <dir>] [--no-bundle] [--pr <id>] [--access-logs]
  *
  * Synthesizes the Amplify backend offline (no AWS account), prints each
  * function's bundle size and fails on any CDK validation finding (built-in
@@ -29,6 +29,8 @@ const { values } = parseArgs({
     'no-bundle': { type: 'boolean', default: false },
     /** Pretend to be an Amplify Hosting pull-request preview build. */
     pr: { type: 'string' },
+    /** With WebSocket access logs, as once the account has its API Gateway CloudWatch role. */
+    'access-logs': { type: 'boolean', default: false },
   },
 });
 if (values.type !== 'sandbox' && values.type !== 'branch') {
@@ -42,7 +44,7 @@ const bundle = !values['no-bundle'];
 if (!values.out) process.on('exit', () => rmSync(outdir, { recursive: true, force: true }));
 
 console.log(`Synthesizing the ${type} backend into ${outdir} ...`);
-const run = await synthesize({ type, outdir, bundle, ...(values.pr ? { pullRequestId: values.pr } : {}) });
+const run = await synthesize({ type, outdir, bundle, accessLogs: values['access-logs'], ...(values.pr ? { pullRequestId: values.pr } : {}) });
 const findings = validationFindings(outdir);
 const problems: string[] = [];
 

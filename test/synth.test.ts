@@ -1,8 +1,9 @@
 /**
  * Offline synthesis of the real backend (amplify/backend.ts), asserted on the
  * generated CloudFormation. Synthesized once each: sandbox (with Lambda
- * bundling, for bundle sizes), branch and a branch pull-request preview
- * (bundling skipped; for retention and deletion protection).
+ * bundling, for bundle sizes), branch with WebSocket access logs opted in (as
+ * once its account has the API Gateway CloudWatch role) and a branch
+ * pull-request preview (bundling skipped; for retention and deletion protection).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,10 +12,12 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as cxapi from 'aws-cdk-lib/cx-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTIONS } from '../amplify/core/protocol';
-import { ACCESS_LOG_FIELDS, STAGE_NAME, STAGE_THROTTLE, TOKEN_IDENTITY_SOURCE } from '../amplify/realtime/construct';
+import { ACCESS_LOG_FIELDS, ACCESS_LOGS_CONTEXT, ACCESS_LOGS_ENV, STAGE_NAME, STAGE_THROTTLE, TOKEN_IDENTITY_SOURCE } from '../amplify/realtime/construct';
 import { FUNCTION_ACCESS, type FunctionName } from '../amplify/realtime/permissions';
 import { ENV, TABLES, type TableShape } from '../amplify/realtime/tables';
 import {
+  ACCESS_LOGS_CONTEXT as SYNTH_ACCESS_LOGS_CONTEXT,
+  ACCESS_LOGS_ENV as SYNTH_ACCESS_LOGS_ENV,
   type Assembly,
   BUNDLE_BUDGET_BYTES,
   type BackendType,
@@ -46,9 +49,9 @@ interface Synth {
 const synths = {} as Record<BackendType | 'preview', Synth>;
 let bundles: BundleSize[] = [];
 
-async function run(type: BackendType, bundle: boolean, pullRequestId?: string): Promise<Synth> {
+async function run(type: BackendType, bundle: boolean, opts: { pullRequestId?: string; accessLogs?: boolean } = {}): Promise<Synth> {
   const outdir = mkdtempSync(join(tmpdir(), `parley-synth-test-${type}-`));
-  const result = await synthesize({ type, outdir, bundle, ...(pullRequestId ? { pullRequestId } : {}) });
+  const result = await synthesize({ type, outdir, bundle, ...opts });
   if (result.code !== 0) {
     const findings = validationFindings(outdir);
     throw new Error(`${type} synth failed (exit ${result.code}):\n${findings.join('\n') || result.stderr.slice(-4000)}`);
@@ -65,8 +68,8 @@ async function run(type: BackendType, bundle: boolean, pullRequestId?: string): 
 beforeAll(async () => {
   // One after the other: each synth takes ~500 MB and the machine is shared.
   synths.sandbox = await run('sandbox', true);
-  synths.branch = await run('branch', false);
-  synths.preview = await run('branch', false, '42');
+  synths.branch = await run('branch', false, { accessLogs: true });
+  synths.preview = await run('branch', false, { pullRequestId: '42' });
   bundles = bundleSizes(synths.sandbox.outdir, synths.sandbox.assembly);
 }, SYNTH_TIMEOUT_MS);
 
@@ -92,13 +95,21 @@ function functionIds(t: CfnTemplate): Record<FunctionName, string> {
   return out;
 }
 
-/** Logical id of each table, found through the env var the functions read it from. */
+/**
+ * Logical id of each table, found through the env var the functions read it
+ * from. The users table is the auth stack's: here its id is what the realtime
+ * template references it by (a nested-stack parameter).
+ */
 function tableIds(t: CfnTemplate): Record<TableShape['id'], string> {
   const fns = functionIds(t);
   const env = (fn: FunctionName) =>
     ((props(t.Resources![fns[fn]]!).Environment as { Variables: Record<string, unknown> }).Variables);
   const only = (v: unknown) => [...referencedIds(v)][0]!;
-  return { connections: only(env('chat')[ENV.connectionsTable]), chat: only(env('chat')[ENV.chatTable]) };
+  return {
+    connections: only(env('chat')[ENV.connectionsTable]),
+    chat: only(env('chat')[ENV.chatTable]),
+    users: only(env('chat')[ENV.usersTable]),
+  };
 }
 
 /** Every statement of the policies attached to a function's role. */
@@ -191,17 +202,23 @@ describe('WebSocket API', () => {
     expect(referencedIds(props(connect).AuthorizerId)).toContain(authorizerId);
   });
 
-  it(`deploys stage "${STAGE_NAME}" with throttling and token-free JSON access logs`, () => {
-    const t = synths.sandbox.realtime;
+  it(`deploys stage "${STAGE_NAME}" with throttling, in every variant`, () => {
+    for (const { realtime: t } of Object.values(synths)) {
+      const [[, stage]] = resources(t, 'AWS::ApiGatewayV2::Stage') as [[string, Resource]];
+      expect(props(stage)).toMatchObject({
+        StageName: 'production',
+        AutoDeploy: true,
+        DefaultRouteSettings: { ThrottlingRateLimit: STAGE_THROTTLE.rateLimit, ThrottlingBurstLimit: STAGE_THROTTLE.burstLimit },
+      });
+    }
+  });
+
+  it('writes token-free JSON access logs when opted in (branch synth)', () => {
+    const t = synths.branch.realtime;
     const [[, stage]] = resources(t, 'AWS::ApiGatewayV2::Stage') as [[string, Resource]];
-    expect(props(stage)).toMatchObject({
-      StageName: 'production',
-      AutoDeploy: true,
-      DefaultRouteSettings: { ThrottlingRateLimit: STAGE_THROTTLE.rateLimit, ThrottlingBurstLimit: STAGE_THROTTLE.burstLimit },
-    });
     const logs = props(stage).AccessLogSettings as { DestinationArn: unknown; Format: string };
     const destination = [...referencedIds(logs.DestinationArn)][0]!;
-    expect(t.Resources![destination]!.Type).toBe('AWS::Logs::LogGroup');
+    expect(t.Resources![destination]).toMatchObject({ Type: 'AWS::Logs::LogGroup', DeletionPolicy: 'Retain', Properties: { RetentionInDays: 90 } });
     const format = JSON.parse(logs.Format) as Record<string, string>;
     expect(format).toEqual(ACCESS_LOG_FIELDS);
     for (const v of [
@@ -221,13 +238,28 @@ describe('WebSocket API', () => {
     expect(logs.Format).not.toMatch(/querystring|\$input|\$request|token/i);
   });
 
-  it('sets the account CloudWatch role before the stage, and keeps that role on delete, even in sandboxes', () => {
-    for (const { realtime: t } of Object.values(synths)) {
-      const [[accountId, account]] = resources(t, 'AWS::ApiGateway::Account') as [[string, Resource]];
+  it('leaves access logs off unless opted in (sandbox, preview), so a deploy never needs the account role', () => {
+    for (const { realtime: t } of [synths.sandbox, synths.preview]) {
       const [[, stage]] = resources(t, 'AWS::ApiGatewayV2::Stage') as [[string, Resource]];
-      expect([stage.DependsOn ?? []].flat()).toContain(accountId);
-      const roleId = [...referencedIds(props(account).CloudWatchRoleArn)][0]!;
-      expect(t.Resources![roleId]).toMatchObject({ Type: 'AWS::IAM::Role', DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+      expect(props(stage).AccessLogSettings).toBeUndefined();
+      // The only log groups left are the functions' own.
+      const fnLogGroups = new Set(
+        resources(t, 'AWS::Lambda::Function').flatMap(([, r]) => [...referencedIds((props(r).LoggingConfig as { LogGroup?: unknown } | undefined)?.LogGroup)]),
+      );
+      for (const [id] of resources(t, 'AWS::Logs::LogGroup')) expect(fnLogGroups, id).toContain(id);
+    }
+    // synth-lib sets the opt-in by the names the construct reads.
+    expect([SYNTH_ACCESS_LOGS_ENV, SYNTH_ACCESS_LOGS_CONTEXT]).toEqual([ACCESS_LOGS_ENV, ACCESS_LOGS_CONTEXT]);
+  });
+
+  it('never sets the account-wide API Gateway CloudWatch role: no AWS::ApiGateway::Account in any template of any variant', () => {
+    for (const [variant, s] of Object.entries(synths)) {
+      for (const t of s.assembly.all) {
+        expect(resources(t, 'AWS::ApiGateway::Account'), variant).toEqual([]);
+        // Nor a role for API Gateway to push logs with, which only that setting would use.
+        const apigwRoles = resources(t, 'AWS::IAM::Role').filter(([, r]) => JSON.stringify(props(r).AssumeRolePolicyDocument).includes('apigateway.amazonaws.com'));
+        expect(apigwRoles.map(([id]) => id), variant).toEqual([]);
+      }
     }
   });
 });
@@ -264,21 +296,21 @@ describe('DynamoDB tables', () => {
 
   it('destroys sandbox tables without deletion protection', () => {
     const t = synths.sandbox.realtime;
-    for (const id of Object.values(tableIds(t))) {
+    for (const id of TABLES.map((shape) => tableIds(t)[shape.id])) {
       expect(t.Resources![id]).toMatchObject({ DeletionPolicy: 'Delete', Properties: { Replicas: [{ DeletionProtectionEnabled: false }] } });
     }
   });
 
   it('treats pull-request previews as throw-away, like sandboxes', () => {
     const t = synths.preview.realtime;
-    for (const id of Object.values(tableIds(t))) {
+    for (const id of TABLES.map((shape) => tableIds(t)[shape.id])) {
       expect(t.Resources![id]).toMatchObject({ DeletionPolicy: 'Delete', Properties: { Replicas: [{ DeletionProtectionEnabled: false }] } });
     }
   });
 
   it('retains branch tables with deletion protection', () => {
     const t = synths.branch.realtime;
-    for (const id of Object.values(tableIds(t))) {
+    for (const id of TABLES.map((shape) => tableIds(t)[shape.id])) {
       expect(t.Resources![id]).toMatchObject({
         DeletionPolicy: 'Retain',
         UpdateReplacePolicy: 'Retain',
@@ -324,19 +356,20 @@ describe('least privilege', () => {
     }
   });
 
-  it.each(FUNCTIONS)('%s may POST to @connections of the production stage only if permissions.ts says so', (fn) => {
+  it.each(FUNCTIONS)('%s may call exactly the @connections methods of permissions.ts, on the production stage', (fn) => {
     const t = synths.sandbox.realtime;
     const [[apiId]] = resources(t, 'AWS::ApiGatewayV2::Api') as [[string, Resource]];
     const manage = statementsOf(t, fn).filter((s) => actionsOf(s).some((a) => a.startsWith('execute-api:')));
-    if (!FUNCTION_ACCESS[fn].manageConnections) {
+    const methods = FUNCTION_ACCESS[fn].manageConnections;
+    if (methods.length === 0) {
       expect(manage).toEqual([]);
       return;
     }
     expect(manage).toHaveLength(1);
     expect(actionsOf(manage[0]!)).toEqual(['execute-api:ManageConnections']);
-    expect([manage[0]!.Resource].flat().map(render)).toEqual([
-      `arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${apiId}>/production/POST/@connections/*`,
-    ]);
+    expect([manage[0]!.Resource].flat().map(render).sort()).toEqual(
+      methods.map((m) => `arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${apiId}>/production/${m}/@connections/*`).sort(),
+    );
   });
 
   it('gives each function its own role, scoped to its own log group, with no managed policies', () => {
@@ -354,7 +387,7 @@ describe('least privilege', () => {
     expect(roles.size).toBe(FUNCTIONS.length);
   });
 
-  it('hands every table-using function both table names (env names from tables.ts), the authorizer none', () => {
+  it('hands every table-using function every table name (env names from tables.ts)', () => {
     const t = synths.sandbox.realtime;
     const tables = tableIds(t);
     for (const fn of FUNCTIONS) {
@@ -384,21 +417,40 @@ describe('least privilege', () => {
 // ------------------------------------------------------------------ auth
 
 describe('auth', () => {
-  it('lets the app client use SRP, USER_PASSWORD (local mode) and refresh tokens', () => {
-    const client = Template.fromJSON(synths.sandbox.auth).findResources('AWS::Cognito::UserPoolClient');
-    const [only] = Object.values(client) as [Resource];
-    expect([...(props(only).ExplicitAuthFlows as string[])].sort()).toEqual(
-      ['ALLOW_REFRESH_TOKEN_AUTH', 'ALLOW_USER_PASSWORD_AUTH', 'ALLOW_USER_SRP_AUTH'].sort(),
-    );
+  it('lets the app client use only SRP and refresh tokens (USER_PASSWORD_AUTH is local mode only), in every variant', () => {
+    for (const [variant, s] of Object.entries(synths)) {
+      const clients = Object.values(Template.fromJSON(s.auth).findResources('AWS::Cognito::UserPoolClient')) as Resource[];
+      expect(clients, variant).toHaveLength(1);
+      expect([...(props(clients[0]!).ExplicitAuthFlows as string[])].sort(), variant).toEqual(['ALLOW_REFRESH_TOKEN_AUTH', 'ALLOW_USER_SRP_AUTH']);
+    }
   });
 
-  it('signs in with email and requires a mutable preferred_username', () => {
+  it('signs in with email, requires an immutable preferred_username and claims it in a Pre sign-up trigger', () => {
     const auth = Template.fromJSON(synths.sandbox.auth);
     auth.hasResourceProperties('AWS::Cognito::UserPool', {
       UsernameAttributes: ['email'],
-      Schema: Match.arrayWith([Match.objectLike({ Name: 'preferred_username', Required: true, Mutable: true })]),
+      Schema: Match.arrayWith([Match.objectLike({ Name: 'preferred_username', Required: true, Mutable: false })]),
+      LambdaConfig: Match.objectLike({ PreSignUp: Match.anyValue() }),
     });
     auth.hasResourceProperties('AWS::Cognito::IdentityPool', { AllowUnauthenticatedIdentities: false });
+  });
+
+  it('keeps the name registry beside the pool, writable by the Pre sign-up trigger alone and only with PutItem', () => {
+    const auth = synths.sandbox.auth;
+    const tables = Object.entries(auth.Resources ?? {}).filter(([, r]) => r.Type === 'AWS::DynamoDB::GlobalTable');
+    expect(tables).toHaveLength(1);
+    const [usersId] = tables[0]!;
+    const statements = Object.values(auth.Resources ?? {})
+      .filter((r) => r.Type === 'AWS::IAM::Policy')
+      .flatMap((r) => (props(r).PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] }).Statement)
+      .filter((s) => JSON.stringify(s.Resource).includes(usersId));
+    expect(statements.map((s) => s.Action)).toEqual(['dynamodb:PutItem']);
+    // The realtime stack reads it through the authorizer (GetItem) and chat (BatchGetItem), by name from env.
+    const realtime = synths.sandbox.realtime;
+    for (const fn of ['authorizer', 'chat'] as const) {
+      const vars = (props(realtime.Resources![functionIds(realtime)[fn]]!).Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(vars[ENV.usersTable], fn).toBeDefined();
+    }
   });
 });
 
@@ -422,7 +474,7 @@ describe('amplify_outputs.json custom section', () => {
 describe('Lambda bundles', () => {
   it(`keeps every handler under ${kb(BUNDLE_BUDGET_BYTES)} minified`, () => {
     console.info(bundles.map((b) => `${b.name}: ${kb(b.codeBytes)} code, ${kb(b.totalBytes)} with source map`).join('\n'));
-    expect(bundles.map((b) => b.name).sort()).toEqual([...FUNCTIONS].sort());
+    expect(bundles.map((b) => b.name).sort()).toEqual([...FUNCTIONS, 'preSignUp'].sort());
     for (const b of bundles) expect(b.codeBytes, b.name).toBeLessThanOrEqual(BUNDLE_BUDGET_BYTES);
   });
 

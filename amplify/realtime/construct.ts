@@ -6,19 +6,19 @@
  * stack would reference the functions while the functions reference it back
  * (table names, API id), a circular nested-stack dependency.
  */
-import { Aws, type CfnElement, type CfnResource, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import { AccessLogFormat, CfnAccount } from 'aws-cdk-lib/aws-apigateway';
+import { Aws, type CfnElement, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import { LogGroupLogDestination, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AttributeType, Billing, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
-import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ACTIONS } from '../core/protocol';
-import { FUNCTION_ACCESS, type FunctionName } from './permissions';
-import { ENV, TABLES, type TableShape } from './tables';
+import { type ConnectionsMethod, FUNCTION_ACCESS, type FunctionName } from './permissions';
+import { ALL_TABLES, ENV, TABLES, type TableShape } from './tables';
 
 export const STAGE_NAME = 'production';
 export const TOKEN_IDENTITY_SOURCE = 'route.request.querystring.token';
@@ -45,6 +45,25 @@ export const ACCESS_LOG_FIELDS = {
   integrationLatency: '$context.integrationLatency',
 } as const;
 
+/**
+ * WebSocket stage access logs are opt-in. API Gateway writes them with the
+ * account's CloudWatch role (AWS::ApiGateway::Account, one setting per
+ * account and region), and a backend must never set that: it would replace
+ * the role every other API Gateway API in the region logs with. Once the
+ * account has the role (a one-time `aws apigateway update-account`, see the
+ * README), turn access logs on with this environment variable or CDK context
+ * value set to `true` (or `1`); without the role, a stage with access logs
+ * fails to deploy.
+ */
+export const ACCESS_LOGS_ENV = 'PARLEY_WEBSOCKET_ACCESS_LOGS';
+export const ACCESS_LOGS_CONTEXT = 'parley:websocketAccessLogs';
+
+/** Whether this synth turns on WebSocket access logs (ACCESS_LOGS_ENV or ACCESS_LOGS_CONTEXT). */
+export function accessLogsOptedIn(scope: Construct, env: Record<string, string | undefined> = process.env): boolean {
+  const value = env[ACCESS_LOGS_ENV] ?? scope.node.tryGetContext(ACCESS_LOGS_CONTEXT);
+  return value === true || (typeof value === 'string' && ['1', 'true'].includes(value.trim().toLowerCase()));
+}
+
 /** What the construct needs from an Amplify function: the Lambda and a way to set env. */
 export interface RealtimeFunction {
   resources: { lambda: IFunction };
@@ -55,11 +74,18 @@ export interface ParleyRealtimeProps {
   functions: Record<FunctionName, RealtimeFunction>;
   userPoolId: string;
   userPoolClientId: string;
+  /** The name registry, owned by the auth stack (see amplify/auth/name-registry.ts). */
+  usersTable: TableV2;
   /**
    * Throw-away backends (sandboxes, pull-request previews): tables and access
    * logs are destroyed with the stack and not deletion-protected.
    */
   ephemeral: boolean;
+  /**
+   * Stage access logs to a log group of this backend. Only once the account
+   * has its API Gateway CloudWatch role (see accessLogsOptedIn); off by default.
+   */
+  accessLogs?: boolean;
 }
 
 export class ParleyRealtime extends Construct {
@@ -97,6 +123,7 @@ export class ParleyRealtime extends Construct {
       });
       tables[shape.id] = table;
     }
+    tables.users = props.usersTable;
     this.tables = tables;
 
     // ------------------------------------------------------------ API
@@ -120,48 +147,37 @@ export class ParleyRealtime extends Construct {
     });
     for (const action of ACTIONS) this.api.addRoute(action, { integration: chatIntegration });
 
-    // Access logging on a WebSocket stage needs the account-level API Gateway
-    // CloudWatch role (HTTP APIs do not). One AWS::ApiGateway::Account per
-    // region holds it; every Parley backend sets it to an identical role, and
-    // the role is retained, even in sandboxes, so deleting one backend never
-    // breaks another's logging (the account setting outlives the stack).
-    const cloudWatchRole = new Role(this, 'apigw-cloudwatch-role', {
-      assumedBy: new ServicePrincipal('apigateway.amazonaws.com'),
-      managedPolicies: [ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonAPIGatewayPushToCloudWatchLogs')],
-    });
-    // A raw override, because Amplify's sandbox aspect turns every removal
-    // policy into DESTROY; an orphaned role is free, a broken one is not.
-    const cfnCloudWatchRole = cloudWatchRole.node.defaultChild as CfnResource;
-    cfnCloudWatchRole.addOverride('DeletionPolicy', 'Retain');
-    cfnCloudWatchRole.addOverride('UpdateReplacePolicy', 'Retain');
-    const account = new CfnAccount(this, 'apigw-account', { cloudWatchRoleArn: cloudWatchRole.roleArn });
-    account.node.addDependency(cloudWatchRole);
-
-    const accessLogs = new LogGroup(this, 'access-logs', {
-      retention: ephemeral ? RetentionDays.ONE_WEEK : RetentionDays.THREE_MONTHS,
-      removalPolicy: ephemeral ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
-    });
+    // Access logging on a WebSocket stage needs the account's API Gateway
+    // CloudWatch role (HTTP APIs do not). That is an account-wide setting
+    // (AWS::ApiGateway::Account), so no backend creates it: setting it would
+    // replace the role of every other API Gateway API in the account and
+    // region. The account owner sets it once; until then access logs stay
+    // off (the functions still log, and the stage still has its metrics).
+    const accessLogs = props.accessLogs
+      ? new LogGroup(this, 'access-logs', {
+          retention: ephemeral ? RetentionDays.ONE_WEEK : RetentionDays.THREE_MONTHS,
+          removalPolicy: ephemeral ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+        })
+      : undefined;
 
     this.stage = new WebSocketStage(this, 'stage', {
       webSocketApi: this.api,
       stageName: STAGE_NAME,
       autoDeploy: true,
       throttle: STAGE_THROTTLE,
-      accessLogSettings: {
-        destination: new LogGroupLogDestination(accessLogs),
-        format: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
-      },
+      ...(accessLogs && {
+        accessLogSettings: {
+          destination: new LogGroupLogDestination(accessLogs),
+          format: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
+        },
+      }),
     });
-    this.stage.node.addDependency(account);
     this.websocketUrl = this.stage.url;
 
     // ------------------------------------------------------------ env + IAM
-    const connectionsArn = stack.formatArn({
-      service: 'execute-api',
-      resource: this.api.apiId,
-      // Handlers only POST to @connections; GET/DELETE stay denied.
-      resourceName: `${STAGE_NAME}/POST/@connections/*`,
-    });
+    // One resource per @connections method a function is granted (permissions.ts); the others stay denied.
+    const connectionsArn = (method: ConnectionsMethod) =>
+      stack.formatArn({ service: 'execute-api', resource: this.api.apiId, resourceName: `${STAGE_NAME}/${method}/@connections/*` });
 
     for (const name of Object.keys(functions) as FunctionName[]) {
       const fn = functions[name];
@@ -176,9 +192,10 @@ export class ParleyRealtime extends Construct {
         // and a name grants nothing; IAM below is what limits access.
         fn.addEnvironment(ENV.connectionsTable, tables.connections.tableName);
         fn.addEnvironment(ENV.chatTable, tables.chat.tableName);
+        fn.addEnvironment(ENV.usersTable, tables.users.tableName);
         fn.addEnvironment(ENV.homeRegion, Aws.REGION);
       }
-      for (const shape of TABLES) {
+      for (const shape of ALL_TABLES) {
         const actions = access.tables[shape.id];
         if (!actions || actions.length === 0) continue;
         const table = tables[shape.id];
@@ -189,9 +206,9 @@ export class ParleyRealtime extends Construct {
         fn.resources.lambda.addToRolePolicy(new PolicyStatement({ actions: [...actions], resources }));
       }
 
-      if (access.manageConnections) {
+      if (access.manageConnections.length > 0) {
         fn.resources.lambda.addToRolePolicy(
-          new PolicyStatement({ actions: ['execute-api:ManageConnections'], resources: [connectionsArn] }),
+          new PolicyStatement({ actions: ['execute-api:ManageConnections'], resources: access.manageConnections.map(connectionsArn) }),
         );
       }
     }
@@ -199,7 +216,7 @@ export class ParleyRealtime extends Construct {
     functions.authorizer.addEnvironment(ENV.userPoolClientId, props.userPoolClientId);
 
     this.acknowledgeNagFindings(
-      cloudWatchRole,
+      Boolean(accessLogs),
       stack.getLogicalId(tables.chat.node.defaultChild as CfnElement),
       stack.getLogicalId(this.api.node.defaultChild as CfnElement),
     );
@@ -210,35 +227,32 @@ export class ParleyRealtime extends Construct {
    * Acknowledgments are plain CDK metadata (Validations), so they cost nothing
    * when cdk-nag is not running.
    */
-  private acknowledgeNagFindings(cloudWatchRole: Role, chatTableLogicalId: string, apiLogicalId: string): void {
+  private acknowledgeNagFindings(accessLogs: boolean, chatTableLogicalId: string, apiLogicalId: string): void {
     Validations.of(this.api).acknowledge({
       id: 'AwsSolutions::AwsSolutions-APIG4',
       reason:
         'WebSocket APIs can only authorize $connect, which uses the Cognito token authorizer; $disconnect, ' +
         '$default and the custom routes run on that already-authorized connection.',
     });
-    Validations.of(cloudWatchRole).acknowledge({
-      id: 'AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
-      reason:
-        'AWS-maintained policy made for the API Gateway account logging role; API Gateway creates its own ' +
-        'execution log groups, so the permissions cannot be narrowed to known ARNs.',
-    });
-    for (const lambda of Object.values(this.functions).map((f) => f.resources.lambda)) {
-      Validations.of(lambda).acknowledge({
-        id: 'AwsSolutions::AwsSolutions-L1',
+    if (!accessLogs) {
+      Validations.of(this.stage).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-APIG1',
         reason:
-          'Node.js 22 is a supported Lambda runtime (deprecation in 2027) and matches the Node 20/22 toolchain of ' +
-          'local mode and the tests; moving to Node 24 is a deliberate upgrade, not a default.',
+          'WebSocket access logs need the account-wide API Gateway CloudWatch role, which a backend must not set ' +
+          '(it would replace the role of every other API in the account and region). They are opt-in once the ' +
+          `account has the role (${ACCESS_LOGS_ENV}=true); until then the functions' own logs and the API's CloudWatch metrics remain.`,
       });
+    }
+    for (const [name, { resources: { lambda } }] of Object.entries(this.functions) as [FunctionName, RealtimeFunction][]) {
       if (!lambda.role) continue;
       // The findings are on the role's DefaultPolicy, a child of the role.
       Validations.of(lambda.role).acknowledge(
-        {
-          id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${apiLogicalId}>/${STAGE_NAME}/POST/@connections/*]`,
+        ...FUNCTION_ACCESS[name].manageConnections.map((method) => ({
+          id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${apiLogicalId}>/${STAGE_NAME}/${method}/@connections/*]`,
           reason:
-            'Connection ids are only known at runtime; the wildcard is limited to POST on the @connections ' +
+            `Connection ids are only known at runtime; the wildcard is limited to ${method} on the @connections ` +
             'of this API and stage.',
-        },
+        })),
         {
           id: `AwsSolutions::AwsSolutions-IAM5[Resource::<${chatTableLogicalId}.Arn>/index/*]`,
           reason: 'Query on the GSIs of the chat table only (index names are not part of the permission model).',

@@ -1,27 +1,58 @@
 /**
- * What each function does to each table: the single list from which the CDK
- * construct grants least privilege. A handler that starts using a new call
- * must add it here, or it fails with AccessDenied in AWS.
+ * What each function does to each table and to @connections: the single list
+ * from which the CDK construct grants least privilege, and against which the
+ * tests check every AWS call the handlers really make (local/iam.ts,
+ * test/permissions.test.ts). A handler that starts using a new call must add
+ * it here, or it fails with AccessDenied in AWS (and the tests say so first).
  */
 import type { TableShape } from './tables';
 
 export type FunctionName = 'authorizer' | 'connect' | 'disconnect' | 'chat';
-type TableActions = Partial<Record<TableShape['id'], string[]>>;
+export type TableId = TableShape['id'];
+type TableActions = Partial<Record<TableId, readonly string[]>>;
 
-export const FUNCTION_ACCESS: Record<FunctionName, { tables: TableActions; manageConnections: boolean }> = {
-  authorizer: { tables: {}, manageConnections: false },
+/**
+ * @connections methods, each granted as
+ * execute-api:ManageConnections on <api>/<stage>/<METHOD>/@connections/*:
+ * POST sends a frame, DELETE closes a socket, GET reads a socket's details.
+ */
+export const CONNECTIONS_METHODS = ['POST', 'GET', 'DELETE'] as const;
+export type ConnectionsMethod = (typeof CONNECTIONS_METHODS)[number];
+
+export interface FunctionAccess {
+  tables: TableActions;
+  /** The @connections methods the function may call; empty for none. */
+  manageConnections: readonly ConnectionsMethod[];
+}
+
+export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
+  // Verifies the token, then checks the chat name it carries is the one claimed at sign-up.
+  authorizer: { tables: { users: ['dynamodb:GetItem'] }, manageConnections: [] },
   connect: {
     tables: {
-      connections: ['dynamodb:PutItem', 'dynamodb:Query'],
+      connections: [
+        // Connection + lobby row (Put) and the user's slot (Update), in one transaction; the lobby read for presence.
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:Query',
+        // At the per-user cap: read the user's slots and their rows to free the dead ones.
+        'dynamodb:GetItem',
+        'dynamodb:BatchGetItem',
+        // Presence fan-out prunes a recipient API Gateway reports gone (410): its row, room rows, slot.
+        'dynamodb:DeleteItem',
+        'dynamodb:BatchWriteItem',
+      ],
+      // The lobby, created on first use.
       chat: ['dynamodb:PutItem'],
     },
-    manageConnections: true,
+    manageConnections: ['POST'],
   },
   disconnect: {
     tables: {
-      connections: ['dynamodb:GetItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:Query'],
+      // Delete the row (returning it), its room rows and its slot; then tell each room, pruning as connect does.
+      connections: ['dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
     },
-    manageConnections: true,
+    manageConnections: ['POST'],
   },
   chat: {
     tables: {
@@ -40,7 +71,10 @@ export const FUNCTION_ACCESS: Record<FunctionName, { tables: TableActions; manag
         'dynamodb:UpdateItem',
         'dynamodb:Query',
       ],
+      // Invitations name users: resolved through the name registry.
+      users: ['dynamodb:BatchGetItem'],
     },
-    manageConnections: true,
+    // POST: replies and fan-out. DELETE: closes a socket whose token expired or whose session was lost.
+    manageConnections: ['POST', 'DELETE'],
   },
 };
