@@ -71,7 +71,7 @@ async function signUp(page: Page, name: string): Promise<void> {
   await page.goto(baseUrl);
   await page.getByRole('tab', { name: 'Create account' }).click();
   await page.getByLabel('Email').fill(`${name}@example.com`);
-  await page.getByLabel('Display name').fill(name);
+  await page.getByLabel('Chat name').fill(name);
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Create account' }).click();
   // Local mode shows the confirmation code on screen, so nobody needs an inbox.
@@ -100,6 +100,16 @@ async function openRoom(page: Page, name: string): Promise<void> {
   await page.getByRole('button', { name: 'Refresh the room list' }).click();
   await page.getByRole('navigation', { name: 'Rooms' }).getByRole('button', { name: new RegExp(name) }).click();
   await page.getByRole('heading', { level: 1 }).filter({ hasText: name }).waitFor();
+}
+
+/** What the app keeps for the signed-in user (followed rooms, the open one): `parley:<user id>` in localStorage. */
+async function savedRooms(page: Page): Promise<{ key: string; rooms: string[]; current?: string }> {
+  return page.evaluate(() => {
+    const key = Object.keys(localStorage).find((k) => k.startsWith('parley:'));
+    if (!key) throw new Error('no saved rooms');
+    const saved = JSON.parse(localStorage.getItem(key) ?? '{}') as { rooms?: string[]; current?: string };
+    return { key, rooms: saved.rooms ?? [], current: saved.current };
+  });
 }
 
 /** Waits until the room shows exactly these messages, in this order. */
@@ -159,17 +169,23 @@ describe.skipIf(!existsSync(CHROMIUM))('Parley in a browser', () => {
     await expectTexts(a.page, all);
     await expect.poll(() => b.page.getByRole('status').filter({ hasText: /offline|Reconnecting/ }).count()).toBe(0);
 
-    // A private room: bob is invited and can see it; carol cannot.
-    const secret = `secret-${suffix}`;
+    // A private room: named by alice, its id made by the server. Bob is invited and can see it; carol cannot.
+    const secret = `Secret ${suffix}`;
     await a.page.getByRole('button', { name: 'Create a room' }).click();
-    await a.page.getByLabel('Room ID').fill(secret);
+    await a.page.getByLabel('Name').fill(secret);
     await a.page.getByLabel(/Private/).check();
+    expect(await a.page.getByLabel('Room ID').count()).toBe(0);
     await a.page.getByLabel('Invite people').fill(names.bob);
     await a.page.getByRole('button', { name: 'Create room' }).click();
     await a.page.getByRole('heading', { level: 1, name: secret }).waitFor();
+    // The app opened the room by the id in the server's reply: a valid room id, not one made from the name.
+    const secretId = (await savedRooms(a.page)).current!;
+    expect(secretId).toMatch(/^[a-z0-9][a-z0-9_-]{0,31}$/);
+    expect(secretId).not.toContain(suffix);
     await say(a.page, 'Just between us');
     await openRoom(b.page, secret);
     await expectTexts(b.page, ['Just between us']);
+    expect((await savedRooms(b.page)).current).toBe(secretId);
 
     const c = await newUser();
     await signUp(c.page, names.carol);
@@ -177,6 +193,18 @@ describe.skipIf(!existsSync(CHROMIUM))('Parley in a browser', () => {
     const nav = c.page.getByRole('navigation', { name: 'Rooms' });
     await nav.getByRole('button', { name: new RegExp(room) }).waitFor();
     expect(await nav.getByRole('button', { name: new RegExp(secret) }).count()).toBe(0);
+    // Even holding the server's id, carol gets nothing: her app follows it after a reload, and the join is refused.
+    const saved = await savedRooms(c.page);
+    await c.page.evaluate(({ key, rooms, id }) => localStorage.setItem(key, JSON.stringify({ rooms: [...rooms, id], current: id })), {
+      key: saved.key,
+      rooms: saved.rooms,
+      id: secretId,
+    });
+    await c.page.reload();
+    await c.page.getByRole('button', { name: `Join #${secretId}` }).waitFor({ timeout: 15_000 });
+    expect(await texts(c.page)).toEqual([]);
+    expect(await c.page.getByText('Just between us').count()).toBe(0);
+    await c.context.close();
 
     // Screenshots for the docs: desktop, then a 360 px phone.
     for (const p of [a.page, b.page]) await p.getByRole('navigation', { name: 'Rooms' }).getByRole('button', { name: new RegExp(room) }).click();

@@ -1,8 +1,7 @@
-import { useId, useState } from 'react';
-import * as v from 'valibot';
-import { UserNameSchema } from '../../amplify/core/protocol';
+import { useId, useRef, useState } from 'react';
+import { nameProblem } from '../../amplify/core/names';
 import type { AppConfig } from '../config';
-import { authErrorMessage, confirmUser, describePolicy, passwordProblems, resendCode, signInUser, signUpUser } from './session';
+import { authProblem, confirmUser, describePolicy, passwordProblems, resendCode, signInUser, signUpUser } from './session';
 
 type Step = 'signIn' | 'signUp' | 'confirm';
 
@@ -18,6 +17,9 @@ export default function AuthScreen({ config, onSignedIn }: AuthScreenProps) {
   const [name, setName] = useState('');
   const [code, setCode] = useState('');
   const [error, setError] = useState<string>();
+  /** A problem with the chat name, shown on its field: the local rule, or the sign-up trigger's refusal. */
+  const [nameError, setNameError] = useState<string>();
+  const nameRef = useRef<HTMLInputElement>(null);
   const [info, setInfo] = useState<string>();
   const [busy, setBusy] = useState(false);
   const id = useId();
@@ -26,16 +28,25 @@ export default function AuthScreen({ config, onSignedIn }: AuthScreenProps) {
   const go = (next: Step) => {
     setStep(next);
     setError(undefined);
+    setNameError(undefined);
     setInfo(undefined);
   };
 
+  const showNameError = (message: string) => {
+    setNameError(message);
+    nameRef.current?.focus();
+  };
+
   const run = async (fn: () => Promise<void>) => {
+    const from = step;
     setBusy(true);
     setError(undefined);
     try {
       await fn();
     } catch (err) {
-      setError(authErrorMessage(err, policy));
+      const problem = authProblem(err, from, policy);
+      if (problem.field === 'name') showNameError(problem.message);
+      else setError(problem.message);
     } finally {
       setBusy(false);
     }
@@ -54,15 +65,13 @@ export default function AuthScreen({ config, onSignedIn }: AuthScreenProps) {
 
   const signUp = () =>
     run(async () => {
-      if (!v.is(UserNameSchema, name.trim())) {
-        setError('Display name: 1–32 letters, numbers, dots, dashes or underscores, with no spaces. Others invite you by it.');
-        return;
-      }
+      // The rule the sign-up trigger applies, checked first so a bad name costs no round trip.
+      const badName = nameProblem(name.trim());
       const problems = passwordProblems(password, policy);
-      if (problems.length) {
-        setError(`Your password needs ${problems.join(', ')}.`);
-        return;
-      }
+      setNameError(badName && `${badName}.`);
+      if (problems.length) setError(`Your password needs ${problems.join(', ')}.`);
+      if (badName) nameRef.current?.focus();
+      if (badName || problems.length) return;
       const result = await signUpUser(email, password, name);
       if (result === 'confirm') {
         go('confirm');
@@ -171,18 +180,29 @@ export default function AuthScreen({ config, onSignedIn }: AuthScreenProps) {
               </div>
               {step === 'signUp' && (
                 <div className="field">
-                  <label htmlFor={`${id}-name`}>Display name</label>
+                  <label htmlFor={`${id}-name`}>Chat name</label>
                   <input
                     id={`${id}-name`}
+                    ref={nameRef}
                     value={name}
-                    onChange={(e) => setName(e.target.value)}
+                    onChange={(e) => {
+                      setName(e.target.value);
+                      setNameError(undefined);
+                    }}
                     autoComplete="nickname"
+                    spellCheck={false}
                     maxLength={32}
                     required
-                    aria-describedby={`${id}-name-hint`}
+                    aria-invalid={nameError ? true : undefined}
+                    aria-describedby={nameError ? `${id}-name-error ${id}-name-hint` : `${id}-name-hint`}
                   />
+                  {nameError && (
+                    <p id={`${id}-name-error`} className="field-error" role="alert">
+                      {nameError}
+                    </p>
+                  )}
                   <p id={`${id}-name-hint`} className="field-hint">
-                    How others see and invite you. Letters, numbers, . _ and -.
+                    How others see and invite you: letters, numbers, and . _ - between them. It is yours for good and cannot be changed later.
                   </p>
                 </div>
               )}

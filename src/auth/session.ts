@@ -1,5 +1,6 @@
 /** The few Cognito calls the app makes, with errors turned into sentences a person can act on. */
 import { confirmSignUp, fetchAuthSession, resendSignUpCode, signIn, signOut, signUp } from 'aws-amplify/auth';
+import { NAME_RULE, SIGN_UP_REFUSALS } from '../../amplify/core/names';
 import { getConfig, type PasswordPolicy } from '../config';
 
 export interface SessionUser {
@@ -18,9 +19,14 @@ export async function getSessionUser(forceRefresh = false): Promise<SessionUser 
   return { id: claims.sub, name, email: typeof claims.email === 'string' ? claims.email : undefined };
 }
 
-/** A current ID token for the WebSocket handshake; Amplify refreshes it when it is near expiry. */
-export async function getIdToken(): Promise<string | undefined> {
-  const { tokens } = await fetchAuthSession();
+/**
+ * A current ID token for the WebSocket handshake. Amplify refreshes it when it
+ * is near expiry by its own clock; `forceRefresh` asks Cognito for a new one
+ * regardless (through the local REFRESH_TOKEN_AUTH refresher in local mode),
+ * for when the server has said the token expired.
+ */
+export async function getIdToken(opts: { forceRefresh?: boolean } = {}): Promise<string | undefined> {
+  const { tokens } = await fetchAuthSession({ forceRefresh: opts.forceRefresh ?? false });
   return tokens?.idToken?.toString();
 }
 
@@ -78,8 +84,44 @@ export function passwordProblems(password: string, p: PasswordPolicy): string[] 
   return out;
 }
 
+/** The form a failure came from: one Cognito error can mean different things on different forms. */
+export type AuthStep = 'signIn' | 'signUp' | 'confirm';
+
+export interface AuthProblem {
+  message: string;
+  /** The field the problem belongs to, shown beside it; otherwise it is about the whole form. */
+  field?: 'name';
+}
+
+export const NAME_TAKEN_TEXT = 'That chat name is taken; pick another.';
+
+/**
+ * The Pre sign-up trigger's refusal of a chat name. Cognito reports it as
+ * UserLambdaValidationException, "PreSignUp failed with error name_taken: …"
+ * (cognito-local: "<function> failed with error name_taken: …"), so the code
+ * is looked for anywhere in the message. No account exists after either.
+ */
+export function signUpRefusal(err: unknown): keyof typeof SIGN_UP_REFUSALS | undefined {
+  const message = (err as { message?: unknown } | null)?.message;
+  if (typeof message !== 'string') return undefined;
+  for (const [kind, code] of Object.entries(SIGN_UP_REFUSALS) as [keyof typeof SIGN_UP_REFUSALS, string][]) {
+    if (new RegExp(`\\b${code}\\b`).test(message)) return kind;
+  }
+  return undefined;
+}
+
+/** Maps Cognito and Amplify failures to a sentence for the form, and the field it is about. */
+export function authProblem(err: unknown, step: AuthStep, policy?: PasswordPolicy): AuthProblem {
+  if (step === 'signUp') {
+    const refusal = signUpRefusal(err);
+    if (refusal === 'taken') return { field: 'name', message: NAME_TAKEN_TEXT };
+    if (refusal === 'invalid') return { field: 'name', message: `${NAME_RULE}.` };
+  }
+  return { message: authErrorMessage(err, step, policy) };
+}
+
 /** Maps Cognito and Amplify failures to a sentence for the form. */
-export function authErrorMessage(err: unknown, policy?: PasswordPolicy): string {
+export function authErrorMessage(err: unknown, step: AuthStep, policy?: PasswordPolicy): string {
   const e = err as { name?: string; message?: string } | null;
   const name = e?.name ?? '';
   switch (name) {
@@ -90,7 +132,13 @@ export function authErrorMessage(err: unknown, policy?: PasswordPolicy): string 
     case 'UsernameExistsException':
       return 'An account with this email already exists. Sign in instead.';
     case 'InvalidPasswordException':
+      // Only a new password can be too weak; signing in, it means the password is wrong (cognito-local says so this way).
+      if (step !== 'signUp') return 'Incorrect email or password.';
       return `Choose a stronger password. ${policy ? describePolicy(policy) : (e?.message ?? '')}`.trim();
+    case 'UserLambdaValidationException':
+    case 'UnexpectedLambdaException':
+      // A Cognito trigger failed for a reason of its own; its message is not for people.
+      return step === 'signUp' ? 'Your account could not be created just now. Please try again.' : 'Signing in failed just now. Please try again.';
     case 'CodeMismatchException':
       return 'That code is not right. Check it and try again.';
     case 'ExpiredCodeException':

@@ -12,20 +12,23 @@ import { MessageList } from './MessageList';
 import { useMediaQuery } from './useMediaQuery';
 import { LockIcon, PeopleIcon } from './icons';
 import { Sidebar, type SidebarRoom } from './Sidebar';
-import { ChatStore, visiblePending, type RoomView } from './store';
+import { ChatStore, roomLabelOf, visiblePending, type RoomView } from './store';
 
 export interface ChatScreenProps {
   user: SessionUser;
   websocketUrl: string;
-  /** A current ID token, or undefined when the session is gone. */
-  getToken: () => Promise<string | undefined>;
+  /** A current ID token, or undefined when the session is gone; `forceRefresh` when the server said it expired. */
+  getToken: (opts: { forceRefresh: boolean }) => Promise<string | undefined>;
   onSignOut: () => void;
   /** Transport tuning; tests pass a Node WebSocket here. */
   socketOptions?: Partial<Omit<ChatSocketOptions, 'getUrl'>>;
 }
 
 /** How a room is named in text: "#name" for public rooms, the bare name for private ones (drawn with a lock). */
-const roomLabel = (room: RoomView | undefined, id: string) => (room?.summary?.private ? '' : '#') + (room?.summary?.name ?? id);
+const roomLabel = (room: RoomView | undefined, id: string) => {
+  const label = roomLabelOf(room);
+  return (label?.private ? '' : '#') + (label?.name ?? id);
+};
 
 export default function ChatScreen({ user, websocketUrl, getToken, onSignOut, socketOptions }: ChatScreenProps) {
   const [store, setStore] = useState<ChatStore>();
@@ -38,8 +41,8 @@ export default function ChatScreen({ user, websocketUrl, getToken, onSignOut, so
     // socketOptions are read once per session, like the user.
     const socket = new ChatSocket({
       ...socketOptions,
-      getUrl: async () => {
-        const token = await tokenRef.current();
+      getUrl: async ({ refresh }) => {
+        const token = await tokenRef.current({ forceRefresh: refresh });
         if (!token) {
           signOutRef.current();
           throw new Error('Signed out');
@@ -90,7 +93,10 @@ function ChatLayout({ store, onSignOut }: { store: ChatStore; onSignOut: () => v
     () =>
       Object.values(rooms)
         .filter((r) => r.followed || r.id === current)
-        .map((r) => ({ id: r.id, name: r.summary?.name ?? r.id, private: r.summary?.private ?? false, unread: r.unread })),
+        .map((r) => {
+          const label = roomLabelOf(r);
+          return { id: r.id, name: label?.name ?? r.id, private: label?.private ?? false, unread: r.unread };
+        }),
     [rooms, current],
   );
 
@@ -140,9 +146,9 @@ function ChatLayout({ store, onSignOut }: { store: ChatStore; onSignOut: () => v
             </svg>
           </button>
           <h1 id="room-title" className="room-title">
-            {room?.summary?.private && <LockIcon />}
+            {roomLabelOf(room)?.private && <LockIcon />}
             {label}
-            {room?.summary?.private && <span className="sr-only"> (private)</span>}
+            {roomLabelOf(room)?.private && <span className="sr-only"> (private)</span>}
           </h1>
           <div className="room-actions">
             <button

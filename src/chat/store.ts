@@ -4,7 +4,7 @@
  */
 import { DEFAULT_ROOM, type ChatMessage, type RoomSummary, type UserRef } from '../../amplify/core/protocol';
 import { mergeMessages } from '../realtime/merge';
-import { ChatError, type ChatSocket, type ClientError, type ConnectionState } from '../realtime/socket';
+import { ChatError, type ChatSocket, type ClientError, type ConnectionState, type CreateRoomRequest } from '../realtime/socket';
 
 export const TYPING_TTL_MS = 4_000;
 
@@ -24,9 +24,17 @@ export interface TypingUser {
   until: number;
 }
 
+/** What a room is called and whether it is private: what the sidebar and header need to draw it. */
+export type RoomLabel = Pick<RoomSummary, 'name' | 'private'>;
+
 export interface RoomView {
   id: string;
   summary?: RoomSummary;
+  /**
+   * Remembered from the last session, so a followed room is drawn by its name
+   * (a private room's id is a random string) until the server's summary arrives.
+   */
+  label?: RoomLabel;
   /** Followed: joined now and re-joined after every reconnect. */
   followed: boolean;
   /** The first page has arrived. */
@@ -99,7 +107,7 @@ export class ChatStore {
     const saved = this.load();
     const followed = saved.rooms.length ? saved.rooms : [DEFAULT_ROOM];
     const rooms: Record<string, RoomView> = {};
-    for (const id of followed) rooms[id] = { ...emptyRoom(id), followed: true };
+    for (const id of followed) rooms[id] = { ...emptyRoom(id), followed: true, label: saved.labels[id] };
     const current = saved.current && rooms[saved.current] ? saved.current : followed[0]!;
     this.state = { me, connection: socket.state, current, rooms, directory: [], announcement: '' };
   }
@@ -195,19 +203,29 @@ export class ChatStore {
     await this.socket.leave(id);
   }
 
-  /** Creates a room and opens it; throws ChatError (e.g. room_exists, unknown_user) for the form to show. */
-  async createRoom(input: { room: string; name?: string; private: boolean; invite: string[] }): Promise<void> {
-    this.updateRoom(input.room, () => ({ followed: true }));
+  /**
+   * Creates a room and opens it, by the id in the server's `joined` reply (a
+   * private room's id is made by the server); resolves to that id. Throws
+   * ChatError (e.g. room_exists, unknown_user) for the form to show.
+   */
+  async createRoom(input: CreateRoomRequest): Promise<string> {
+    // A public room's id is known up front, so it shows at once; a private room appears with the reply.
+    const optimistic = input.private ? undefined : input.room;
+    if (optimistic !== undefined) this.updateRoom(optimistic, () => ({ followed: true }));
+    let id: string;
     try {
-      await this.socket.createRoom(input);
+      id = (await this.socket.createRoom(input)).room.id;
     } catch (err) {
-      // Undo the optimistic entry unless the room was already known.
-      const { [input.room]: _, ...rest } = this.state.rooms;
-      if (!this.state.directory.some((r) => r.id === input.room)) this.set({ rooms: rest });
-      else this.updateRoom(input.room, () => ({ followed: false }));
+      if (optimistic !== undefined) {
+        // Undo the optimistic entry unless the room was already known.
+        const { [optimistic]: _, ...rest } = this.state.rooms;
+        if (!this.state.directory.some((r) => r.id === optimistic)) this.set({ rooms: rest });
+        else this.updateRoom(optimistic, () => ({ followed: false }));
+      }
       throw err;
     }
-    this.select(input.room);
+    this.select(id);
+    return id;
   }
 
   async refreshRooms(): Promise<void> {
@@ -346,20 +364,32 @@ export class ChatStore {
 
   // ------------------------------------------------------------ persistence
 
-  private load(): { rooms: string[]; current?: string } {
+  private load(): { rooms: string[]; current?: string; labels: Record<string, RoomLabel> } {
     try {
-      const raw = JSON.parse(this.storage?.getItem(this.storageKey) ?? 'null') as { rooms?: unknown; current?: unknown } | null;
+      const raw = JSON.parse(this.storage?.getItem(this.storageKey) ?? 'null') as { rooms?: unknown; current?: unknown; labels?: unknown } | null;
       const rooms = Array.isArray(raw?.rooms) ? raw.rooms.filter((r): r is string => typeof r === 'string') : [];
-      return { rooms, current: typeof raw?.current === 'string' ? raw.current : undefined };
+      const labels: Record<string, RoomLabel> = {};
+      if (typeof raw?.labels === 'object' && raw.labels !== null) {
+        for (const [id, l] of Object.entries(raw.labels as Record<string, { name?: unknown; private?: unknown } | null>)) {
+          if (typeof l?.name === 'string' && typeof l.private === 'boolean') labels[id] = { name: l.name, private: l.private };
+        }
+      }
+      return { rooms, current: typeof raw?.current === 'string' ? raw.current : undefined, labels };
     } catch {
-      return { rooms: [] };
+      return { rooms: [], labels: {} };
     }
   }
 
   private save(): void {
-    const rooms = Object.values(this.state.rooms).filter((r) => r.followed).map((r) => r.id);
+    const followed = Object.values(this.state.rooms).filter((r) => r.followed);
+    const rooms = followed.map((r) => r.id);
+    const labels: Record<string, RoomLabel> = {};
+    for (const r of followed) {
+      const label = roomLabelOf(r);
+      if (label) labels[r.id] = { name: label.name, private: label.private };
+    }
     try {
-      this.storage?.setItem(this.storageKey, JSON.stringify({ rooms, current: this.state.current }));
+      this.storage?.setItem(this.storageKey, JSON.stringify({ rooms, current: this.state.current, labels }));
     } catch {
       // Private browsing or a full quota: following rooms just won't survive a reload.
     }
@@ -370,6 +400,9 @@ function errorText(err: unknown): string {
   if (err instanceof ChatError) return err.message;
   return err instanceof Error ? err.message : String(err);
 }
+
+/** A room's name and privacy: the server's summary, else what the last session remembered. */
+export const roomLabelOf = (room: RoomView | undefined): RoomLabel | undefined => room?.summary ?? room?.label;
 
 /** Unsent messages to draw: one whose live echo already shows is not drawn twice. */
 export function visiblePending(room: RoomView): readonly PendingMessage[] {

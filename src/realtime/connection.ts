@@ -3,9 +3,14 @@ import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 import { Emitter } from './emitter';
 import type { ConnectionState, SocketFactory, WebSocketLike } from './types';
 
+export interface UrlRequest {
+  /** The server said the token expired: get a new one from the identity provider, not a cached one. */
+  refresh: boolean;
+}
+
 export interface ConnectionOptions {
   /** Resolved afresh before every attempt, so each one carries a current token. */
-  getUrl: () => Promise<string>;
+  getUrl: (request: UrlRequest) => Promise<string>;
   createSocket?: SocketFactory;
   backoff?: BackoffOptions;
   /** The backoff only resets after a socket has stayed up this long, so a flapping link keeps backing off. */
@@ -15,6 +20,8 @@ export interface ConnectionOptions {
   /** No frame at all this long after a ping means the socket is dead even if it looks open. */
   pongTimeoutMs?: number;
   connectTimeoutMs?: number;
+  /** After the server says it is ending the session, how long to wait for its close before closing ourselves. */
+  closeGraceMs?: number;
   random?: () => number;
 }
 
@@ -42,7 +49,11 @@ export class Connection extends Emitter<ConnectionEvents> {
   private attempt = 0;
   /** Bumped whenever a socket or URL lookup is abandoned, so its late callbacks are ignored. */
   private generation = 0;
-  private timers: Partial<Record<'retry' | 'stable' | 'heartbeat' | 'pong' | 'connect', ReturnType<typeof setTimeout>>> = {};
+  /** The server is ending this socket's session: send nothing more on it, and come back at once when it closes. */
+  private renewing = false;
+  /** The next URL must carry a freshly issued token; cleared once one has been resolved. */
+  private refreshToken = false;
+  private timers: Partial<Record<'retry' | 'stable' | 'heartbeat' | 'pong' | 'connect' | 'grace', ReturnType<typeof setTimeout>>> = {};
   private readonly opts: Required<Omit<ConnectionOptions, 'getUrl'>> & Pick<ConnectionOptions, 'getUrl'>;
 
   constructor(opts: ConnectionOptions) {
@@ -54,13 +65,14 @@ export class Connection extends Emitter<ConnectionEvents> {
       heartbeatMs: 4 * 60_000,
       pongTimeoutMs: 10_000,
       connectTimeoutMs: 15_000,
+      closeGraceMs: 2_000,
       random: Math.random,
       ...opts,
     };
   }
 
   get isOpen(): boolean {
-    return this.ws?.readyState === OPEN && this.state === 'online';
+    return this.ws?.readyState === OPEN && this.state === 'online' && !this.renewing;
   }
 
   start(): void {
@@ -95,6 +107,24 @@ export class Connection extends Emitter<ConnectionEvents> {
       this.attempt = 0;
       this.connect();
     }
+  }
+
+  /**
+   * The server is ending this session (its token expired, or it lost the
+   * socket's rooms) and closes the socket next. Nothing more is sent on it;
+   * frames still arriving are delivered. When it closes (or after
+   * closeGraceMs, should the close never come) the next attempt starts at
+   * once rather than after a backoff, and with `refresh` its URL asks for a
+   * fresh token. A link that has not been stable since the last renewal backs
+   * off as usual, so a server that keeps refusing cannot make a tight loop.
+   */
+  renew(request: UrlRequest): void {
+    if (!this.running) return;
+    if (request.refresh) this.refreshToken = true;
+    if (!this.ws || this.renewing) return;
+    this.renewing = true;
+    this.setState('reconnecting');
+    this.timers.grace = setTimeout(() => this.drop(4004, 'session ended'), this.opts.closeGraceMs);
   }
 
   /** Pings now and drops the socket if nothing answers; used when a tab wakes up after sleeping. */
@@ -132,8 +162,10 @@ export class Connection extends Emitter<ConnectionEvents> {
     const gen = ++this.generation;
     this.setState(this.everOpened ? 'reconnecting' : 'connecting');
     let url: string;
+    const refresh = this.refreshToken;
     try {
-      url = await this.opts.getUrl();
+      url = await this.opts.getUrl({ refresh });
+      if (refresh) this.refreshToken = false;
     } catch (err) {
       if (gen !== this.generation) return;
       console.warn('Could not prepare the chat connection', err);
@@ -180,7 +212,9 @@ export class Connection extends Emitter<ConnectionEvents> {
   private drop(code: number, reason: string): void {
     const ws = this.ws;
     if (!ws) return;
-    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    // Still listened to: closing a socket that is still connecting reports an error, which Node's ws throws if nobody listens.
+    ws.onerror = () => undefined;
     try {
       ws.close(code === 1000 ? 1000 : 4000, reason);
     } catch {
@@ -192,18 +226,22 @@ export class Connection extends Emitter<ConnectionEvents> {
   private down(code: number, reason: string): void {
     this.generation++;
     this.ws = undefined;
-    for (const t of ['stable', 'heartbeat', 'pong', 'connect'] as const) this.clear(t);
+    const renewing = this.renewing;
+    this.renewing = false;
+    for (const t of ['stable', 'heartbeat', 'pong', 'connect', 'grace'] as const) this.clear(t);
     this.emit('close', { code, reason });
     if (!this.running) return;
     if (!this.networkUp) return this.setState('offline');
     this.setState(this.everOpened ? 'reconnecting' : 'connecting');
-    this.scheduleRetry();
+    // A session the server ended on a stable link comes back at once; the attempt count still rises.
+    this.scheduleRetry(renewing && this.attempt === 0);
   }
 
-  private scheduleRetry(): void {
+  private scheduleRetry(immediate = false): void {
     if (!this.running || !this.networkUp) return;
     this.clear('retry');
-    const delay = backoffDelay(this.attempt++, this.opts.backoff, this.opts.random);
+    const backoff = backoffDelay(this.attempt++, this.opts.backoff, this.opts.random);
+    const delay = immediate ? 0 : backoff;
     this.timers.retry = setTimeout(() => {
       delete this.timers.retry;
       void this.connect();

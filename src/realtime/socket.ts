@@ -32,6 +32,8 @@ export interface ChatSocketOptions extends ConnectionOptions {
   gapGraceMs?: number;
   /** Size of the newest page loaded when a room is first opened. */
   pageSize?: number;
+  /** Room-list pages to follow; the server sends about 100 rooms a page. */
+  maxRoomPages?: number;
   /** Further behind than this after a reconnect, and the room starts afresh from its newest page. */
   maxCatchUp?: number;
   typingIntervalMs?: number;
@@ -41,6 +43,12 @@ export interface ChatSocketOptions extends ConnectionOptions {
 }
 
 export type MessageSource = 'live' | 'initial' | 'catchup' | 'older';
+
+/**
+ * A public room is named by its creator; a private room gets an unguessable
+ * id from the server (read it from the `joined` reply) and needs a display name.
+ */
+export type CreateRoomRequest = { private?: false; room: string; name?: string } | { private: true; name: string; invite?: readonly string[] };
 
 export interface ChatSocketEvents {
   state: ConnectionState;
@@ -87,12 +95,16 @@ interface RoomSync {
 }
 
 interface PendingRequest {
+  /** The action asked for, e.g. `createroom`. */
+  action: ClientActionInput['action'];
   frame: string;
   expect: ServerEventType;
   resolve: (e: ServerEvent) => void;
   reject: (e: ChatError) => void;
   /** Safe to send again after a reconnect (reads); otherwise it fails with `disconnected`. */
   resend: boolean;
+  /** Asked again by the client itself after every reconnect (joins, catch-up), so never queued for one. */
+  reissued: boolean;
   sent: boolean;
   retries: number;
   timer?: ReturnType<typeof setTimeout>;
@@ -100,6 +112,12 @@ interface PendingRequest {
 
 /** Server refusals that mean "later", not "never". */
 const TRANSIENT: ReadonlySet<ErrorCode> = new Set(['rate_limited', 'unavailable', 'internal']);
+/**
+ * The server ended this socket's session and closes it next: its token expired,
+ * or it lost the socket's rooms. The action was not performed, so nothing has
+ * failed; it goes again on the next connection, which starts at once.
+ */
+const SESSION_ENDED: ReadonlySet<ErrorCode> = new Set(['token_expired', 'session_lost']);
 const MAX_RETRIES = 5;
 /** Hole re-checks: holeRetryMs doubling 6 times spans ~63 s at the default, past the server's 30 s settle time. */
 const MAX_STALLS = 6;
@@ -130,7 +148,6 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
   private readonly requests = new Map<string, PendingRequest>();
   /** reqIds waiting for a socket, in the order they were asked for. */
   private queue: string[] = [];
-  private readonly creating = new Set<string>();
   private readonly typingSent = new Map<string, number>();
   private running = false;
   private readonly opts: Required<Omit<ChatSocketOptions, keyof ConnectionOptions>>;
@@ -142,6 +159,7 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
       requestTimeoutMs: 15_000,
       gapGraceMs: 300,
       pageSize: LIMITS.historyPageDefault,
+      maxRoomPages: 50,
       maxCatchUp: 1_000,
       typingIntervalMs: 3_000,
       holeRetryMs: 1_000,
@@ -207,18 +225,30 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
     await this.request({ action: 'leaveroom', room }, 'left').catch(() => undefined);
   }
 
-  async createRoom(input: { room: string; name?: string; private?: boolean; invite?: string[] }): Promise<EventOf<'joined'>> {
-    this.creating.add(input.room);
-    try {
-      return await this.request({ action: 'createroom', ...input }, 'joined');
-    } finally {
-      this.creating.delete(input.room);
-    }
+  /** Creates a room and joins it; the reply's `room.id` is the room's id (for a private room, made by the server). */
+  createRoom(input: CreateRoomRequest): Promise<EventOf<'joined'>> {
+    const action: ClientActionInput = input.private
+      ? { action: 'createroom', private: true, name: input.name, invite: [...(input.invite ?? [])] }
+      : { action: 'createroom', room: input.room, ...(input.name === undefined ? {} : { name: input.name }) };
+    return this.request(action, 'joined');
   }
 
+  /**
+   * Every room this user can see, following the server's pages (each reply
+   * fits one API Gateway message), up to `maxRoomPages` of them.
+   */
   async listRooms(): Promise<RoomSummary[]> {
-    const res = await this.request({ action: 'listrooms' }, 'rooms', { resend: true });
-    return res.rooms;
+    const byId = new Map<string, RoomSummary>();
+    let cursor: string | undefined;
+    for (let page = 0; page < this.opts.maxRoomPages; page++) {
+      const res = await this.request({ action: 'listrooms', ...(cursor ? { cursor } : {}) }, 'rooms', { resend: true });
+      for (const room of res.rooms) byId.set(room.id, room);
+      cursor = res.nextCursor;
+      if (!cursor) break;
+    }
+    const rooms = [...byId.values()];
+    this.emit('rooms', rooms);
+    return rooms;
   }
 
   /** Loads the page below `before`; the messages also arrive as a `messages` event with source `older`. */
@@ -282,7 +312,7 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
 
   // ------------------------------------------------------------ internals: requests
 
-  private request<T extends ServerEventType>(action: ClientActionInput, expect: T, opts: { resend?: boolean } = {}): Promise<EventOf<T>> {
+  private request<T extends ServerEventType>(action: ClientActionInput, expect: T, opts: { resend?: boolean; reissued?: boolean } = {}): Promise<EventOf<T>> {
     return new Promise<EventOf<T>>((resolve, reject) => {
       if (!this.running) return reject(new ChatError('stopped', 'The chat connection was closed.'));
       const reqId = this.opts.newId();
@@ -293,11 +323,13 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
         return reject(err);
       }
       const req: PendingRequest = {
+        action: action.action,
         frame,
         expect,
         resolve: resolve as (e: ServerEvent) => void,
         reject,
         resend: opts.resend ?? false,
+        reissued: opts.reissued ?? false,
         sent: false,
         retries: 0,
       };
@@ -351,7 +383,7 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
   private onOpen(): void {
     for (const sync of this.rooms.values()) this.sendJoin(sync);
     // Every connection starts seated in the lobby; step out if this user left it.
-    if (!this.rooms.has(DEFAULT_ROOM)) this.request({ action: 'leaveroom', room: DEFAULT_ROOM }, 'left').catch(() => undefined);
+    if (!this.rooms.has(DEFAULT_ROOM)) this.request({ action: 'leaveroom', room: DEFAULT_ROOM }, 'left', { reissued: true }).catch(() => undefined);
     const queued = this.queue;
     this.queue = [];
     for (const reqId of queued) {
@@ -403,8 +435,8 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
         if (this.rooms.get(event.room)?.joined) this.emit('typing', event);
         return;
       case 'rooms':
+        // Pages answer listRooms, which announces the whole list once it has it.
         this.answer(event);
-        this.emit('rooms', event.rooms);
         return;
       case 'history':
       case 'pong':
@@ -441,7 +473,7 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
   private sendJoin(sync: RoomSync): void {
     if (sync.joined || sync.joining || !this.connection.isOpen) return;
     sync.joining = true;
-    this.request({ action: 'joinroom', room: sync.id }, 'joined').catch((err: unknown) => {
+    this.request({ action: 'joinroom', room: sync.id }, 'joined', { reissued: true }).catch((err: unknown) => {
       if (this.rooms.get(sync.id) !== sync) return;
       sync.joining = false;
       const error = err instanceof ChatError ? err : new ChatError('internal', String(err));
@@ -455,7 +487,9 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
 
   private onJoined(event: EventOf<'joined'>): void {
     const id = event.room.id;
-    const sync = this.rooms.get(id) ?? (this.creating.has(id) ? this.ensureRoom(id) : undefined);
+    // A room this client just created is followed from its first reply, whatever id the server gave it.
+    const creating = event.reqId !== undefined && this.requests.get(event.reqId)?.action === 'createroom';
+    const sync = this.rooms.get(id) ?? (creating ? this.ensureRoom(id) : undefined);
     if (!sync) return;
     sync.joined = true;
     sync.joining = false;
@@ -501,7 +535,7 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
   private fetchNewest(sync: RoomSync): void {
     if (sync.fetching) return;
     sync.fetching = true;
-    this.request({ action: 'history', room: sync.id, limit: this.opts.pageSize }, 'history')
+    this.request({ action: 'history', room: sync.id, limit: this.opts.pageSize }, 'history', { reissued: true })
       .then((page) => {
         if (this.rooms.get(sync.id) !== sync) return;
         sync.fetching = false;
@@ -522,7 +556,7 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
     if (!sync.joined || sync.fetching || tracker.contiguous === undefined || !tracker.behind) return;
     sync.fetching = true;
     const from = tracker.contiguous;
-    this.request({ action: 'history', room: sync.id, after: from, limit: LIMITS.historyPageMax }, 'history')
+    this.request({ action: 'history', room: sync.id, after: from, limit: LIMITS.historyPageMax }, 'history', { reissued: true })
       .then((page) => {
         if (this.rooms.get(sync.id) !== sync) return;
         sync.fetching = false;
@@ -586,12 +620,38 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
   }
 
   private onError(event: EventOf<'error'>): void {
+    if (SESSION_ENDED.has(event.code)) return this.onSessionEnded(event);
     if (this.answer(event)) return;
     const outgoing = event.clientMsgId ? this.findOutgoing(event.clientMsgId) : undefined;
     if (outgoing) return this.onSendError(outgoing.sync, outgoing.msg, event);
     // Typing and ping are fire-and-forget; a refusal of either changes nothing the user sees.
     if (event.action === 'typing' || event.action === 'ping') return;
     this.emit('error', { code: event.code, message: event.message, retryAfterMs: event.retryAfterMs });
+  }
+
+  /**
+   * token_expired or session_lost: the server refused this action unperformed
+   * and closes the socket next. Reconnect at once (with a fresh token when it
+   * expired); the refused action is kept and goes again on the new socket,
+   * like everything else the reconnect restores, so the user sees no error.
+   */
+  private onSessionEnded(event: EventOf<'error'>): void {
+    this.connection.renew({ refresh: event.code === 'token_expired' });
+    const reqId = event.reqId;
+    const req = reqId ? this.requests.get(reqId) : undefined;
+    if (reqId && req) {
+      clearTimeout(req.timer);
+      req.timer = undefined;
+      // Joins and catch-up are asked again after the reconnect anyway.
+      if (req.reissued) return this.settle(reqId, req, new ChatError('disconnected', 'The session ended before the server answered.'));
+      req.sent = false;
+      const order = [...this.requests.keys()];
+      this.queue = [...new Set([...this.queue, reqId])].sort((a, b) => order.indexOf(a) - order.indexOf(b));
+      return;
+    }
+    // A refused send stays at the head of its outbox and goes again, same clientMsgId, after the re-join.
+    const outgoing = event.clientMsgId ? this.findOutgoing(event.clientMsgId) : undefined;
+    if (outgoing) this.clearOutgoing(outgoing.msg);
   }
 
   private findOutgoing(clientMsgId: string): { sync: RoomSync; msg: Outgoing } | undefined {

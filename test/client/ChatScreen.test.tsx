@@ -3,6 +3,7 @@ import { act, cleanup, render, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
+import { NAME_RULE } from '../../amplify/core/names';
 import ChatScreen from '../../src/chat/ChatScreen';
 import type { WebSocketLike } from '../../src/realtime/types';
 import { FakeChatServer } from './support/fakeServer';
@@ -91,16 +92,56 @@ describe('ChatScreen (jsdom WebSocket against the fake server)', () => {
     const dialog = screen.getByRole('dialog', { name: 'Create a room' });
     await user.type(within(dialog).getByLabelText('Name'), 'Weekend Plans');
     expect((within(dialog).getByLabelText('Room ID') as HTMLInputElement).value).toBe('weekend-plans');
+    // A private room's id is the server's to make: the field goes away.
     await user.click(within(dialog).getByLabelText(/Private/));
-    await user.type(within(dialog).getByLabelText('Invite people'), 'bob, not a name!');
+    expect(within(dialog).queryByLabelText('Room ID')).toBeNull();
+    // Invitees are checked with the sign-up name rule, before anything is sent.
+    await user.type(within(dialog).getByLabelText('Invite people'), 'bob, -bob-, not a name!');
     await user.click(within(dialog).getByRole('button', { name: 'Create room' }));
-    expect(within(dialog).getByRole('alert').textContent).toContain('Not a valid user name');
+    expect(within(dialog).getByRole('alert').textContent).toBe(`Not a valid chat name: -bob-, name!. ${NAME_RULE}.`);
+    expect(server.log.some((l) => l.action.action === 'createroom')).toBe(false);
     await user.clear(within(dialog).getByLabelText('Invite people'));
-    await user.type(within(dialog).getByLabelText('Invite people'), 'bob');
+    await user.type(within(dialog).getByLabelText('Invite people'), '@bob BOB');
     await user.click(within(dialog).getByRole('button', { name: 'Create room' }));
     await waitFor(() => expect(screen.getByRole('heading', { level: 1 }).textContent).toContain('Weekend Plans'));
     const current = within(screen.getByRole('region', { name: 'Your rooms' })).getByRole('button', { current: 'page' });
     expect(current.textContent).toContain('Weekend Plans(private)');
-    expect(server.rooms.get('weekend-plans')?.members).toEqual(new Set(['alice', 'bob']));
+    const created = [...server.rooms.values()].find((r) => r.summary.name === 'Weekend Plans')!;
+    expect(created.summary.id).toMatch(/^p[a-z0-9]+$/);
+    expect(created.members).toEqual(new Set(['alice', 'bob'])); // `BOB` is bob by the name rule
+    expect(server.log.find((l) => l.action.action === 'createroom')?.action).toEqual({
+      action: 'createroom',
+      private: true,
+      name: 'Weekend Plans',
+      invite: ['bob'],
+      reqId: expect.any(String),
+    });
+    // What alice types now goes to the room the server made.
+    await user.click(composer());
+    await user.keyboard('saturday?{Enter}');
+    await waitFor(() => expect(server.messages(created.summary.id).map((m) => m.text)).toEqual(['saturday?']));
+  });
+
+  it('creates a public room by the id its creator picks, and says when the id is taken', async () => {
+    const user = userEvent.setup();
+    server.room('taken');
+    renderChat();
+    await waitFor(() => expect(screen.getByText('Welcome to #Lobby')).toBeTruthy());
+    await user.click(screen.getByRole('button', { name: 'Create a room' }));
+    const dialog = screen.getByRole('dialog', { name: 'Create a room' });
+    await user.type(within(dialog).getByLabelText('Room ID'), 'taken');
+    await user.click(within(dialog).getByRole('button', { name: 'Create room' }));
+    await waitFor(() => expect(within(dialog).getByRole('alert').textContent).toContain('A room with the ID “taken” already exists'));
+    await user.clear(within(dialog).getByLabelText('Room ID'));
+    await user.type(within(dialog).getByLabelText('Room ID'), 'fresh');
+    await user.click(within(dialog).getByRole('button', { name: 'Create room' }));
+    await waitFor(() => expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('#fresh'));
+    expect(server.log.find((l) => l.action.action === 'createroom' && l.action.room === 'fresh')?.action).toEqual({
+      action: 'createroom',
+      room: 'fresh',
+      private: false,
+      invite: [],
+      reqId: expect.any(String),
+    });
   });
 });

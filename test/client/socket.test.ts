@@ -339,6 +339,21 @@ describe('ChatSocket against a real WebSocket server', () => {
     expect(a.socket.followedRooms()).toEqual(['lobby']);
   });
 
+  it('follows the room list across pages and announces it once, whole', async () => {
+    for (let i = 0; i < 25; i++) server.room(`r${String(i).padStart(2, '0')}`, `Room ${i}`, false, []);
+    server.roomsPerPage = 10;
+    const a = client('alice');
+    const announced = vi.fn();
+    a.socket.on('rooms', announced);
+    a.socket.start();
+    await waitFor(() => expect(a.socket.state).toBe('online'));
+    const rooms = await a.socket.listRooms();
+    expect(rooms.map((r) => r.id)).toEqual([...server.rooms.keys()]);
+    expect(server.log.filter((l) => l.action.action === 'listrooms')).toHaveLength(3);
+    expect(announced).toHaveBeenCalledTimes(1);
+    expect(announced.mock.calls[0]?.[0]).toHaveLength(server.rooms.size);
+  });
+
   it('creates rooms, lists them per user, and forwards presence and typing', async () => {
     const a = client('alice');
     const b = client('bob');
@@ -349,19 +364,140 @@ describe('ChatSocket against a real WebSocket server', () => {
     a.socket.start();
     b.socket.start();
     await waitFor(() => expect([a.socket.state, b.socket.state]).toEqual(['online', 'online']));
-    const joined = await a.socket.createRoom({ room: 'plans', private: true, invite: ['bob'] });
-    expect(joined.room.id).toBe('plans');
-    expect((await b.socket.listRooms()).map((r) => r.id)).toContain('plans');
+    // A private room is asked for by name alone; its id comes from the server, in the reply.
+    const joined = await a.socket.createRoom({ private: true, name: 'Plans', invite: ['bob'] });
+    const plans = joined.room.id;
+    expect(plans).toMatch(/^p[a-z0-9]{8,31}$/);
+    expect(joined.room).toMatchObject({ name: 'Plans', private: true });
+    const created = server.log.find((l) => l.action.action === 'createroom')!.action;
+    expect(created).toMatchObject({ action: 'createroom', private: true, name: 'Plans', invite: ['bob'] });
+    expect('room' in created && created.room !== undefined).toBe(false);
+    expect(a.socket.followedRooms()).toContain(plans);
+    expect((await b.socket.listRooms()).map((r) => r.id)).toContain(plans);
     const c = client('carol');
     c.socket.start();
-    expect((await c.socket.listRooms()).map((r) => r.id)).not.toContain('plans');
-    await b.socket.join('plans');
-    await waitFor(() => expect(a.socket.followedRooms()).toContain('plans'));
-    a.socket.typing('plans');
-    a.socket.typing('plans'); // throttled
+    expect((await c.socket.listRooms()).map((r) => r.id)).not.toContain(plans);
+    await b.socket.join(plans);
+    a.socket.typing(plans);
+    a.socket.typing(plans); // throttled
     await waitFor(() => expect(typing).toHaveBeenCalledTimes(1));
     await c.socket.join('lobby');
     await waitFor(() => expect(presence).toHaveBeenCalled());
-    await expect(c.socket.join('plans')).rejects.toMatchObject({ code: 'room_not_found' });
+    // Even knowing the server's id, a stranger cannot get in.
+    await expect(c.socket.join(plans)).rejects.toMatchObject({ code: 'room_not_found' });
+    // A public room is still named by its creator.
+    expect((await a.socket.createRoom({ room: 'open-plans', name: 'Open plans' })).room.id).toBe('open-plans');
+  });
+});
+
+describe('sessions the server ends', () => {
+  /** Everything the user could see go wrong: failed sends, errors, failed joins. */
+  function troubles(h: Harness) {
+    const seen: unknown[] = [];
+    h.socket.on('sendfailed', (e) => seen.push(['sendfailed', e]));
+    h.socket.on('error', (e) => seen.push(['error', e]));
+    h.socket.on('joinfailed', (e) => seen.push(['joinfailed', e]));
+    return seen;
+  }
+
+  it('token_expired: reconnects at once with a fresh token and delivers the refused send exactly once, catching up what it missed', async () => {
+    // A backoff this long would show: the reconnect after an expired token must not wait for it.
+    const a = client('alice', { backoff: { baseMs: 3_000, maxMs: 3_000 } });
+    const seen = troubles(a);
+    const acks: { clientMsgId: string; seq: number }[] = [];
+    a.socket.on('ack', (e) => acks.push(e));
+    a.socket.start();
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(0));
+    server.post('lobby', 'bob', 'before');
+    await waitFor(() => expect(a.seqs('lobby')).toEqual([1]));
+    await sleep(80); // past stableMs: a healthy link
+
+    server.expireTokens('alice');
+    // Sent after exp, and one alice's expiring socket never hears live: only catch-up can bring it.
+    server.fanoutFilter = (m, to) => !(to.name === 'alice' && m.text === 'missed');
+    const expiredAt = performance.now();
+    const id = a.socket.sendMessage('lobby', 'after expiry');
+    server.post('lobby', 'bob', 'missed');
+
+    await waitFor(() => expect(acks).toEqual([expect.objectContaining({ clientMsgId: id, seq: 3 })]));
+    expect(a.urlTimes.at(-1)! - expiredAt).toBeLessThan(1_000);
+    // Asked for a fresh token, got one, and the expired one was never offered again.
+    expect(a.urlRequests).toEqual([{ refresh: false }, { refresh: true }]);
+    expect(server.tokens('alice')).toEqual(['alice~1']);
+    expect(server.connects).toBe(2);
+    // Refused once unperformed, sent again with the same clientMsgId, stored once.
+    const sends = server.log.filter((l) => l.action.action === 'sendmessage').map((l) => ('clientMsgId' in l.action ? l.action.clientMsgId : undefined));
+    expect(sends).toEqual([id, id]);
+    expect(server.messages('lobby').map((m) => m.text)).toEqual(['before', 'missed', 'after expiry']);
+    // The lobby was joined again and caught up from its last seq.
+    await waitFor(() => expect(a.seqs('lobby')).toEqual([1, 2, 3]));
+    expect(deliveredOnce(a, 'lobby')).toBe(true);
+    const joins = server.log.filter((l) => l.user === 'alice' && l.action.action === 'joinroom');
+    expect(joins).toHaveLength(2);
+    const catchUps = server.log.filter((l) => l.user === 'alice' && l.action.action === 'history' && l.action.after !== undefined);
+    expect(catchUps[0]?.action).toMatchObject({ after: 1 });
+    // Nothing for the user to see but the short reconnect.
+    expect(seen).toEqual([]);
+    expect(a.states).toEqual(['connecting', 'online', 'reconnecting', 'online']);
+  });
+
+  it('token_expired on a heartbeat, with nothing being sent, still renews the session', async () => {
+    const a = client('alice', { heartbeatMs: 60, backoff: { baseMs: 3_000, maxMs: 3_000 } });
+    const seen = troubles(a);
+    a.socket.start();
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(0));
+    server.expireTokens('alice');
+    await waitFor(() => expect(server.tokens('alice')).toEqual(['alice~1']));
+    await waitFor(() => expect(a.socket.state).toBe('online'));
+    expect(a.urlRequests.at(-1)).toEqual({ refresh: true });
+    server.post('lobby', 'bob', 'still here');
+    await waitFor(() => expect(a.seqs('lobby')).toEqual([1]));
+    expect(seen).toEqual([]);
+  });
+
+  it('session_lost: requests and sends refused by it go again on a new socket, even when the server never closes the old one', async () => {
+    server.room('random');
+    server.sessionEndCloseMs = null; // the close is lost: the client must close the socket itself
+    const a = client('alice', { closeGraceMs: 100 });
+    const seen = troubles(a);
+    const acked = vi.fn();
+    a.socket.on('ack', acked);
+    a.socket.start(['lobby', 'random']);
+    await waitFor(() => expect(a.socket.lastSeq('random')).toBe(0));
+    await sleep(80);
+
+    server.loseSessions('alice');
+    const created = a.socket.createRoom({ private: true, name: 'After the loss', invite: ['bob'] });
+    const id = a.socket.sendMessage('random', 'kept');
+    const joined = await created;
+    expect(joined.room).toMatchObject({ name: 'After the loss', private: true });
+    await waitFor(() => expect(acked).toHaveBeenCalledWith(expect.objectContaining({ room: 'random', clientMsgId: id, seq: 1 })));
+
+    // The same token: it had not expired, only the server's record of the socket was lost.
+    expect(a.urlRequests).toEqual([{ refresh: false }, { refresh: false }]);
+    expect(server.connects).toBe(2);
+    expect(server.log.filter((l) => l.action.action === 'createroom')).toHaveLength(2);
+    expect(server.messages('random').map((m) => m.text)).toEqual(['kept']);
+    expect([...server.rooms.values()].filter((r) => r.summary.name === 'After the loss')).toHaveLength(1);
+    expect(a.socket.followedRooms()).toEqual(['lobby', 'random', joined.room.id]);
+    await waitFor(() => expect(a.seqs('random')).toEqual([1]));
+    expect(deliveredOnce(a, 'random')).toBe(true);
+    expect(seen).toEqual([]);
+  });
+
+  it('backs off instead of looping when every new socket is refused again at once', async () => {
+    const a = client('alice', { backoff: { baseMs: 200, maxMs: 200 }, random: () => 1, stableMs: 5_000, heartbeatMs: 20 });
+    a.socket.start();
+    await waitFor(() => expect(a.socket.state).toBe('online'));
+    // Every socket's sessions are lost as soon as it acts: the first renewal is immediate, the next ones are not.
+    const lose = setInterval(() => server.loseSessions('alice'), 5);
+    try {
+      await sleep(600);
+    } finally {
+      clearInterval(lose);
+    }
+    // The first renewal at once, then 200 ms apart: about four sockets, where an unguarded loop opens hundreds.
+    expect(server.connects).toBeGreaterThanOrEqual(3);
+    expect(server.connects).toBeLessThanOrEqual(5);
   });
 });

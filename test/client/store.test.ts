@@ -19,8 +19,11 @@ const stores: ChatStore[] = [];
 const others: Harness[] = [];
 
 function store(user = 'alice', storage = new MemoryStorage(), typingTtlMs = 4000): ChatStore {
+  let token = user;
+  let issued = 0;
   const socket = new ChatSocket({
-    getUrl: async () => `${server.url}/?token=${user}`,
+    // A refresh issues a new token (`alice~1`), as Cognito would; the fake server refuses expired ones.
+    getUrl: async ({ refresh }) => `${server.url}/?token=${refresh ? (token = `${user}~${++issued}`) : token}`,
     createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
     backoff: { baseMs: 10, maxMs: 50 },
     ackTimeoutMs: 300,
@@ -91,6 +94,26 @@ describe('ChatStore', () => {
     expect(room().pending).toEqual([]);
   });
 
+  it('keeps a send through an expired token: no failure shown, confirmed once after the quick reconnect', async () => {
+    const s = store();
+    s.start();
+    const room = () => s.getSnapshot().rooms.lobby!;
+    await waitFor(() => expect(room().loaded).toBe(true));
+    const states: string[] = [];
+    s.subscribe(() => {
+      if (states.at(-1) !== s.getSnapshot().connection) states.push(s.getSnapshot().connection);
+    });
+    server.expireTokens('alice');
+    s.send('through the renewal');
+    await waitFor(() => expect(room().messages.map((m) => m.text)).toEqual(['through the renewal']));
+    expect(room().pending).toEqual([]);
+    expect(room().error).toBeUndefined();
+    expect(s.getSnapshot().notice).toBeUndefined();
+    expect(states).toEqual(['online', 'reconnecting', 'online']);
+    expect(server.tokens('alice')).toEqual(['alice~1']);
+    expect(server.messages('lobby')).toHaveLength(1);
+  });
+
   it('shows who is typing and forgets them after the timeout or when their message lands', async () => {
     const s = store('alice', new MemoryStorage(), 150);
     s.start();
@@ -120,17 +143,30 @@ describe('ChatStore', () => {
     expect(Object.values(second.getSnapshot().rooms).filter((r) => r.followed).map((r) => r.id)).toEqual(['lobby', 'random']);
   });
 
-  it('creates a private room that only invitees see, and reports refusals', async () => {
-    const s = store();
+  it('creates a private room that only invitees see, opens it by the id the server gave it, and reports refusals', async () => {
+    const storage = new MemoryStorage();
+    const s = store('alice', storage);
     s.start();
     await waitFor(() => expect(s.getSnapshot().connection).toBe('online'));
-    await s.createRoom({ room: 'plans', private: true, invite: ['bob'] });
-    expect(s.getSnapshot().current).toBe('plans');
-    expect(s.getSnapshot().rooms.plans?.summary?.private).toBe(true);
-    await expect(s.createRoom({ room: 'plans', private: false, invite: [] })).rejects.toMatchObject({ code: 'room_exists' });
+    const id = await s.createRoom({ private: true, name: 'Plans', invite: ['bob'] });
+    expect(id).toMatch(/^p[a-z0-9]+$/);
+    expect(s.getSnapshot().current).toBe(id);
+    expect(s.getSnapshot().rooms[id]).toMatchObject({ followed: true, summary: { id, name: 'Plans', private: true } });
+    await expect(s.createRoom({ room: 'random' })).rejects.toMatchObject({ code: 'room_exists' });
+    expect(s.getSnapshot().rooms.random?.followed).toBe(false); // the optimistic entry is undone
+    expect(s.getSnapshot().current).toBe(id);
+    expect(await s.createRoom({ room: 'open', name: 'Open' })).toBe('open');
     const carol = other('carol');
     carol.socket.start();
-    expect((await carol.socket.listRooms()).map((r) => r.id)).toEqual(['lobby', 'random']);
+    expect((await carol.socket.listRooms()).map((r) => r.id)).toEqual(['lobby', 'random', 'open']);
+
+    // After a reload the private room is drawn by its name, not its random id, before the server answers.
+    s.select(id);
+    s.dispose();
+    const again = store('alice', storage);
+    expect(again.getSnapshot().current).toBe(id);
+    expect(again.getSnapshot().rooms[id]).toMatchObject({ followed: true, label: { name: 'Plans', private: true } });
+    expect(again.getSnapshot().rooms[id]?.summary).toBeUndefined();
   });
 
   it('loads older pages on request until the beginning', async () => {

@@ -1,8 +1,11 @@
 /**
  * A small in-process chat server that speaks Parley's protocol over a real
  * `ws` socket, with knobs to misbehave the ways a real deployment can: drop
- * sockets, lose acks, skip or reorder fan-out, rate-limit, refuse connections.
+ * sockets, lose acks, skip or reorder fan-out, rate-limit, refuse connections,
+ * end sessions (an expired token, lost room registrations). Frames are parsed
+ * by the real protocol module, so its schemas decide what is valid here too.
  */
+import { randomBytes } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   DEFAULT_ROOM,
@@ -19,8 +22,12 @@ import {
 
 interface Conn {
   ws: WebSocket;
+  /** The token it connected with. */
+  token: string;
   user: UserRef;
   rooms: Set<string>;
+  /** The server forgot this socket's rooms: its next action gets session_lost. */
+  lost: boolean;
 }
 
 interface Room {
@@ -32,8 +39,14 @@ interface Room {
   members: Set<string>;
 }
 
-/** Tests pass the user name as the token. */
-const userFromToken = (token: string): UserRef => ({ id: `u-${token}`, name: token });
+/** Tests pass the user name as the token; a refreshed token is `name~n`, the same user. */
+const userFromToken = (token: string): UserRef => {
+  const name = token.split('~')[0]!;
+  return { id: `u-${name}`, name };
+};
+
+/** A private room's id, as the server makes it: unguessable, and valid as a room id. */
+const privateRoomId = (): string => `p${randomBytes(15).toString('hex')}`;
 
 export class FakeChatServer {
   readonly rooms = new Map<string, Room>();
@@ -55,6 +68,12 @@ export class FakeChatServer {
   duplicateFanout = false;
   /** Most distinct messages one connection ever had sent but unacknowledged at once. */
   maxInflight = 0;
+  /** Tokens past their `exp`: refused at connect, and an open socket's next action gets token_expired. */
+  readonly expired = new Set<string>();
+  /** After token_expired or session_lost, close the socket (as @connections DELETE does) this much later; null: never. */
+  sessionEndCloseMs: number | null = 5;
+  /** Rooms per `rooms` reply; the rest follow through `nextCursor`, as the real server pages them. */
+  roomsPerPage = Infinity;
   private unacked = new Map<Conn, Set<string>>();
   private dedup = new Map<string, ChatMessage>();
   private wss!: WebSocketServer;
@@ -68,7 +87,7 @@ export class FakeChatServer {
       host: '127.0.0.1',
       verifyClient: (info, cb) => {
         const token = new URL(info.req.url ?? '/', 'http://x').searchParams.get('token');
-        if (s.refuse || !token) return cb(false, 401);
+        if (s.refuse || !token || s.expired.has(token)) return cb(false, 401);
         cb(true);
       },
     });
@@ -108,6 +127,21 @@ export class FakeChatServer {
     return { seq, write: () => this.store(room, { id: `u-${senderName}`, name: senderName }, text, seq) };
   }
 
+  /** Every token this user's open sockets carry expires now; what they send next is refused. */
+  expireTokens(userName: string): void {
+    for (const c of this.conns) if (c.user.name === userName) this.expired.add(c.token);
+  }
+
+  /** Forgets this user's sockets' room registrations, as a lost connection record would. */
+  loseSessions(userName: string): void {
+    for (const c of this.conns) if (c.user.name === userName) c.lost = true;
+  }
+
+  /** Tokens of the sockets open now, in connection order. */
+  tokens(userName?: string): string[] {
+    return [...this.conns].filter((c) => !userName || c.user.name === userName).map((c) => c.token);
+  }
+
   /** Drops every socket (or one user's), as a network failure would: no close handshake. */
   drop(userName?: string): void {
     for (const c of this.conns) if (!userName || c.user.name === userName) c.ws.terminate();
@@ -126,7 +160,7 @@ export class FakeChatServer {
 
   private accept(ws: WebSocket, token: string): void {
     this.connects++;
-    const conn: Conn = { ws, user: userFromToken(token), rooms: new Set([DEFAULT_ROOM]) };
+    const conn: Conn = { ws, token, user: userFromToken(token), rooms: new Set([DEFAULT_ROOM]), lost: false };
     this.conns.add(conn);
     ws.on('close', () => this.conns.delete(conn));
     ws.on('message', (data) => {
@@ -139,6 +173,9 @@ export class FakeChatServer {
         return;
       }
       this.log.push({ user: conn.user.name, action });
+      // As the real handlers do: the token's exp is checked on every action, before anything is performed.
+      const ended = this.expired.has(conn.token) ? 'token_expired' : conn.lost ? 'session_lost' : undefined;
+      if (ended) return this.endSession(conn, action, ended);
       try {
         this.perform(conn, action);
       } catch (err) {
@@ -147,6 +184,14 @@ export class FakeChatServer {
         this.send(conn, errorEvent(new ProtocolError(err.code, err.message, { ...details, ...err.details })));
       }
     });
+  }
+
+  /** Refuses the action unperformed, then closes the socket with a normal close, as the server's @connections DELETE does. */
+  private endSession(conn: Conn, action: ClientAction, code: 'token_expired' | 'session_lost'): void {
+    const text = code === 'token_expired' ? 'Your session has expired; reconnect with a fresh token' : 'This connection lost its rooms; reconnect';
+    const details = { action: action.action, reqId: action.reqId, ...('clientMsgId' in action ? { clientMsgId: action.clientMsgId } : {}) };
+    this.send(conn, errorEvent(new ProtocolError(code, text, details)));
+    if (this.sessionEndCloseMs !== null) setTimeout(() => conn.ws.close(1000), this.sessionEndCloseMs);
   }
 
   private send(conn: Conn, event: ServerEvent): void {
@@ -216,13 +261,19 @@ export class FakeChatServer {
         conn.rooms.delete(a.room);
         return this.send(conn, { type: 'left', room: a.room, reqId: a.reqId });
       case 'createroom': {
-        if (this.rooms.has(a.room)) throw new ProtocolError('room_exists', 'Exists');
-        this.room(a.room, a.name ?? a.room, a.private, [conn.user.name, ...a.invite]);
-        return this.perform(conn, { action: 'joinroom', room: a.room, reqId: a.reqId });
+        // The protocol's schema has already refused a private room with a `room`, or without a `name`.
+        const id = a.private ? privateRoomId() : a.room;
+        if (id === undefined) throw new ProtocolError('bad_request', 'room: required for a public room');
+        if (this.rooms.has(id)) throw new ProtocolError('room_exists', 'Exists');
+        this.room(id, a.name ?? id, a.private, [conn.user.name, ...a.invite]);
+        return this.perform(conn, { action: 'joinroom', room: id, reqId: a.reqId });
       }
       case 'listrooms': {
         const rooms = [...this.rooms.values()].filter((r) => !r.summary.private || r.members.has(conn.user.name)).map((r) => ({ ...r.summary }));
-        return this.send(conn, { type: 'rooms', rooms, reqId: a.reqId });
+        const from = a.cursor ? Number(a.cursor) : 0;
+        const page = rooms.slice(from, from + this.roomsPerPage);
+        const next = from + page.length < rooms.length ? String(from + page.length) : undefined;
+        return this.send(conn, { type: 'rooms', rooms: page, reqId: a.reqId, ...(next ? { nextCursor: next } : {}) });
       }
       case 'history': {
         const room = this.visible(this.rooms.get(a.room), conn.user);
