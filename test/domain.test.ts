@@ -1,31 +1,22 @@
 /** The domain modules called directly, against DynamoDB Local. */
 import { describe, expect, it, beforeAll } from 'vitest';
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { connect, disconnect, perform } from '../amplify/core/chat';
 import { getConnection, registerConnection, roomConnections } from '../amplify/core/connections';
 import { forEachLimit } from '../amplify/core/fanout';
 import { keys } from '../amplify/core/keys';
 import { GAP_SETTLE_MS, history, postMessage } from '../amplify/core/messages';
-import { LIMITS, ProtocolError, type EventOf, type ServerEvent } from '../amplify/core/protocol';
+import { LIMITS, ProtocolError } from '../amplify/core/protocol';
 import { admit } from '../amplify/core/ratelimit';
-import { createRoom, ensureRoom, listRooms, accessibleRoom, claimUserName } from '../amplify/core/rooms';
-import { domainFixture, type DomainFixture } from './support/domain';
+import { CONNECT_WINDOW_MS } from '../amplify/core/connections';
+import { createRoom, ensureRoom, listRooms, accessibleRoom } from '../amplify/core/rooms';
+import { claimName } from '../amplify/core/users';
+import { code, domainFixture, ofType, type DomainFixture } from './support/domain';
 
 const alice = { userId: 'u-alice', userName: 'alice' };
 const bob = { userId: 'u-bob', userName: 'bob' };
 const eve = { userId: 'u-eve', userName: 'eve' };
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ProtocolError) return err.code;
-    throw err;
-  }
-  return 'ok';
-}
-
-const ofType = <T extends ServerEvent['type']>(events: ServerEvent[], type: T) => events.filter((e): e is EventOf<T> => e.type === type);
 
 describe('messages', () => {
   let f: DomainFixture;
@@ -116,56 +107,79 @@ describe('rooms', () => {
   let f: DomainFixture;
   beforeAll(async () => {
     f = await domainFixture();
-    await Promise.all([alice, bob, eve].map((u) => claimUserName(f.deps, u)));
+    await Promise.all([alice, bob, eve].map((u) => claimName({ db: f.deps.db, table: f.deps.tables.users }, u)));
   });
 
   it('lets only members see a private room, and hides it from strangers', async () => {
-    await createRoom(f.deps, alice, { id: 'secret', name: 'Secret', private: true, invite: ['BOB'] });
+    const { id: secret } = await createRoom(f.deps, alice, { name: 'Secret', private: true, invite: ['BOB'] });
+    expect(secret).toMatch(/^p[0-9a-f]{30}$/);
     await createRoom(f.deps, alice, { id: 'open', private: false, invite: [] });
-    expect((await accessibleRoom(f.deps, 'secret', bob.userId)).name).toBe('Secret');
-    expect(await code(accessibleRoom(f.deps, 'secret', eve.userId))).toBe('room_not_found');
-    expect((await listRooms(f.deps, bob.userId)).map((r) => r.id)).toContain('secret');
-    const evesRooms = (await listRooms(f.deps, eve.userId)).map((r) => r.id);
+    expect((await accessibleRoom(f.deps, secret, bob.userId)).name).toBe('Secret');
+    expect(await code(accessibleRoom(f.deps, secret, eve.userId))).toBe('room_not_found');
+    expect((await listRooms(f.deps, bob.userId)).rooms.map((r) => r.id)).toContain(secret);
+    const evesRooms = (await listRooms(f.deps, eve.userId)).rooms.map((r) => r.id);
     expect(evesRooms).toContain('open');
-    expect(evesRooms).not.toContain('secret');
+    expect(evesRooms).not.toContain(secret);
   });
 
   it('rejects duplicates and unknown invitees without writing anything', async () => {
     expect(await code(createRoom(f.deps, bob, { id: 'open', private: false, invite: [] }))).toBe('room_exists');
-    expect(await code(createRoom(f.deps, bob, { id: 'ghosts', private: true, invite: ['casper'] }))).toBe('unknown_user');
-    const meta = await f.deps.db.send(new GetCommand({ TableName: f.deps.tables.chat, Key: keys.roomMeta('ghosts') }));
-    expect(meta.Item).toBeUndefined();
+    const before = (await listRooms(f.deps, bob.userId)).rooms.length;
+    expect(await code(createRoom(f.deps, bob, { name: 'Ghosts', private: true, invite: ['casper'] }))).toBe('unknown_user');
+    expect((await listRooms(f.deps, bob.userId)).rooms).toHaveLength(before);
   });
 
-  it('keeps the first claim on a user name', async () => {
-    expect(await claimUserName(f.deps, { userId: 'u-impostor', userName: 'Alice' })).toBe(false);
-    expect(await claimUserName(f.deps, alice)).toBe(true);
+  it('keeps the first claim on a name, whatever its case or look-alike spelling', async () => {
+    const registry = { db: f.deps.db, table: f.deps.tables.users };
+    expect(await claimName(registry, { userId: 'u-impostor', userName: 'Alice' })).toBe('taken');
+    expect(await claimName(registry, { userId: 'u-impostor', userName: 'AL1CE' })).toBe('taken');
+    expect(await claimName(registry, { userId: 'u-impostor', userName: 'аlice' })).toBe('invalid');
+    expect(await claimName(registry, alice)).toBe('claimed');
   });
 });
 
 describe('rate limit', () => {
+  const outcome = (p: Promise<unknown>) =>
+    p.then(
+      () => ({ ok: true as const }),
+      (err: unknown) => {
+        if (err instanceof ProtocolError && err.code === 'rate_limited') return { ok: false as const, retryAfterMs: err.details.retryAfterMs ?? 0 };
+        throw err;
+      },
+    );
+
   it('admits a burst, then refuses with a retry hint, then recovers at the sustained rate', async () => {
     const f = await domainFixture();
     await registerConnection(f.deps, 'c1', alice);
-    const limit = { perSecond: 10, burst: 20 };
     const results = [];
-    for (let i = 0; i < 21; i++) results.push(await admit(f.deps, 'c1', limit));
+    for (let i = 0; i < 21; i++) results.push(await outcome(admit(f.deps, alice.userId, 'c1')));
     expect(results.slice(0, 20).every((r) => r.ok)).toBe(true);
     const refused = results[20]!;
     expect(refused.ok).toBe(false);
-    expect('retryAfterMs' in refused && refused.retryAfterMs).toBeGreaterThan(0);
-    expect('retryAfterMs' in refused && refused.retryAfterMs).toBeLessThanOrEqual(100);
+    expect(!refused.ok && refused.retryAfterMs).toBeGreaterThan(0);
+    expect(!refused.ok && refused.retryAfterMs).toBeLessThanOrEqual(100);
     f.clock.now += 100;
-    expect((await admit(f.deps, 'c1', limit)).ok).toBe(true);
-    expect((await admit(f.deps, 'c1', limit)).ok).toBe(false);
+    expect((await outcome(admit(f.deps, alice.userId, 'c1'))).ok).toBe(true);
+    expect((await outcome(admit(f.deps, alice.userId, 'c1'))).ok).toBe(false);
     f.clock.now += 5000;
-    const concurrent = await Promise.all(Array.from({ length: 30 }, () => admit(f.deps, 'c1', limit)));
+    const concurrent = await Promise.all(Array.from({ length: 30 }, () => outcome(admit(f.deps, alice.userId, 'c1'))));
     expect(concurrent.filter((r) => r.ok)).toHaveLength(20);
   });
 
-  it('reports a connection it does not know', async () => {
+  it('shares one budget across all of a user\'s sockets', async () => {
     const f = await domainFixture();
-    expect(await admit(f.deps, 'nobody')).toEqual({ ok: false, missing: true });
+    const sockets = ['s1', 's2', 's3', 's4'];
+    for (const s of sockets) await registerConnection(f.deps, s, alice);
+    await registerConnection(f.deps, 'b1', bob);
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => outcome(admit(f.deps, alice.userId, sockets[i % 4]!))));
+    expect(results.filter((r) => r.ok)).toHaveLength(LIMITS.rateBurst);
+    // Someone else's budget is untouched.
+    expect((await outcome(admit(f.deps, bob.userId, 'b1'))).ok).toBe(true);
+  });
+
+  it('answers no connection for one it does not know', async () => {
+    const f = await domainFixture();
+    expect(await admit(f.deps, alice.userId, 'nobody')).toBeUndefined();
   });
 });
 
@@ -179,17 +193,22 @@ describe('connections and fan-out', () => {
     expect((await roomConnections(f.deps, 'lobby')).map((c) => c.connectionId)).toEqual(['new']);
   });
 
-  it('prunes a gone recipient with all its rooms, and not the sender', async () => {
+  it('prunes a gone recipient with all its rooms, and not the sender, once it is past the $connect window', async () => {
     const f = await domainFixture();
     await connect(f.deps, { ...alice, connectionId: 'a1' });
     await connect(f.deps, { ...bob, connectionId: 'b1' });
     await perform(f.deps, { ...bob, connectionId: 'b1' }, { action: 'createroom', room: 'side', private: false, invite: [] });
     f.notifier.gone.add('b1');
+    // Young: a 410 may only mean its $connect has not finished, so it stays.
     await perform(f.deps, { ...alice, connectionId: 'a1' }, { action: 'sendmessage', message: 'anyone?' });
+    expect(await getConnection(f.deps, 'b1')).toBeDefined();
+    expect((await roomConnections(f.deps, 'side')).map((c) => c.connectionId)).toEqual(['b1']);
+    f.clock.now += CONNECT_WINDOW_MS + 1;
+    await perform(f.deps, { ...alice, connectionId: 'a1' }, { action: 'sendmessage', message: 'anyone now?' });
     expect(await getConnection(f.deps, 'b1')).toBeUndefined();
     expect(await roomConnections(f.deps, 'side')).toEqual([]);
     expect(await getConnection(f.deps, 'a1')).toBeDefined();
-    expect(ofType(f.notifier.of('a1'), 'ack')).toHaveLength(1);
+    expect(ofType(f.notifier.of('a1'), 'ack')).toHaveLength(2);
   });
 
   it('keeps at most the configured number of posts in flight', async () => {

@@ -9,7 +9,7 @@ import { expiresAtFrom } from '../amplify/core/connections';
 import { dynamoClient } from '../local/dynamodb';
 import type { LocalStack } from '../local/stack';
 import { TestClient } from './support/client';
-import { testStack } from './support/stack';
+import { closeStack, testStack } from './support/stack';
 
 let stack: LocalStack;
 let db: DynamoDBDocumentClient;
@@ -32,7 +32,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
-  await stack?.close();
+  await closeStack(stack);
 });
 
 describe('the tutorial flow', () => {
@@ -75,24 +75,26 @@ describe('rooms', () => {
     const owner = await client('frank');
     const friend = await client('grace');
     const stranger = await client('heidi');
-    const created = await owner.request('joined', { action: 'createroom', room: 'secret', private: true, invite: ['grace'] });
-    expect(created).toMatchObject({ type: 'joined', room: { id: 'secret', private: true } });
+    const created = await owner.request('joined', { action: 'createroom', private: true, name: 'Secret', invite: ['grace'] });
+    expect(created).toMatchObject({ type: 'joined', room: { name: 'Secret', private: true } });
+    if (created.type !== 'joined') throw new Error(created.message);
+    const secret = created.room.id;
     for (const action of [
-      { action: 'joinroom', room: 'secret' },
-      { action: 'history', room: 'secret' },
-      { action: 'sendmessage', room: 'secret', message: 'let me in' },
-      { action: 'typing', room: 'secret' },
+      { action: 'joinroom', room: secret },
+      { action: 'history', room: secret },
+      { action: 'sendmessage', room: secret, message: 'let me in' },
+      { action: 'typing', room: secret },
     ] as const) {
       const res = await stranger.request('joined', action);
       expect(res.type).toBe('error');
       expect(['room_not_found', 'not_joined']).toContain(res.type === 'error' && res.code);
     }
     const rooms = await stranger.request('rooms', { action: 'listrooms' });
-    expect(rooms.type === 'rooms' && rooms.rooms.map((r) => r.id)).not.toContain('secret');
+    expect(rooms.type === 'rooms' && rooms.rooms.map((r) => r.id)).not.toContain(secret);
     const friendRooms = await friend.request('rooms', { action: 'listrooms' });
-    expect(friendRooms.type === 'rooms' && friendRooms.rooms.map((r) => r.id)).toContain('secret');
-    expect((await friend.request('joined', { action: 'joinroom', room: 'secret' })).type).toBe('joined');
-    expect(await lastSeq('secret')).toBe(0);
+    expect(friendRooms.type === 'rooms' && friendRooms.rooms.map((r) => r.id)).toContain(secret);
+    expect((await friend.request('joined', { action: 'joinroom', room: secret })).type).toBe('joined');
+    expect(await lastSeq(secret)).toBe(0);
   });
 
   it('takes identity from the token, whatever the frame claims', async () => {

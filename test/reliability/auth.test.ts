@@ -4,10 +4,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import { asFunction } from '../../local/iam';
 import type { LocalStack } from '../../local/stack';
 import { TestClient } from '../support/client';
 import { cognitoLocalKey, decode, signJwt, strangerKey, unsignedJwt } from '../support/jwt';
-import { testStack } from '../support/stack';
+import { closeStack, testStack } from '../support/stack';
 
 let stack: LocalStack;
 let good: string;
@@ -28,9 +29,10 @@ beforeAll(async () => {
     body: JSON.stringify({ AuthFlow: 'USER_PASSWORD_AUTH', ClientId: stack.cognito.clientId, AuthParameters: { USERNAME: 'trent@parley.local', PASSWORD: 'Parley-local-1' } }),
   });
   accessToken = ((await res.json()) as { AuthenticationResult: { AccessToken: string } }).AuthenticationResult.AccessToken;
-  authorize = (await import('../../amplify/functions/authorizer/handler')).handler as unknown as typeof authorize;
+  // Called directly, but as the authorizer function, so its AWS calls count against the authorizer's grants.
+  authorize = asFunction('authorizer', (await import('../../amplify/functions/authorizer/handler')).handler) as unknown as typeof authorize;
 });
-afterAll(() => stack?.close());
+afterAll(() => closeStack(stack));
 
 const forged = (): [string, () => string][] => {
   const key = cognitoLocalKey();

@@ -3,9 +3,20 @@
  * through Parley's own client (retries on ack timeout, reconnect, catch-up)
  * while sockets are dropped every 1-3 s. At the end every client's transcript
  * of every room it is in equals that room's history: nothing lost, nothing
- * twice, nothing out of order. Seeded; the seed is printed on failure.
+ * twice, nothing out of order. And nothing was only caught up that should
+ * have come live: every message whose fan-out ran while a socket was open and
+ * joined reached that socket as a live frame. Seeded; the seed is printed on failure.
+ *
+ * "Ran while open": the socket had joined before the message was stamped, and
+ * closed more than LIVE_MARGIN_MS after the handler logged that the message's
+ * posts had settled. The margin covers a frame already written when the drop
+ * (a TCP reset) discards what the client had not read yet, with the clients,
+ * the gateway and the handlers sharing one event loop on two busy cores (a
+ * miss 408 ms after its fan-out settled was seen). The failure this guards
+ * against (a socket unregistered from its rooms) misses every message for the
+ * rest of the socket's life, tens of seconds here, so it cannot hide in a second.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { ChatMessage } from '../../amplify/core/protocol';
 import type { LocalStack } from '../../local/stack';
@@ -13,7 +24,7 @@ import { mergeMessages } from '../../src/realtime/merge';
 import { ChatSocket } from '../../src/realtime/socket';
 import type { WebSocketLike } from '../../src/realtime/types';
 import { TestClient } from '../support/client';
-import { testStack } from '../support/stack';
+import { closeStack, testStack } from '../support/stack';
 
 const SEED = Number(process.env.CHAOS_SEED ?? Date.now() % 1_000_000);
 const CLIENTS = 20;
@@ -33,9 +44,39 @@ function rng(seed: number) {
 }
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const LIVE_MARGIN_MS = 1000;
+
+/** When each message's fan-out settled, from the chat handler's own log line. */
+const fanoutDone = new Map<string, number>();
+
+/** One WebSocket a client opened, as seen on the wire: when it joined each room, what came live, when it closed. */
+interface Wire {
+  joinedAt: Map<string, number>;
+  live: Map<string, Map<number, number>>;
+  closedAt?: number;
+}
+
+function watchWire(ws: WebSocket, wires: Wire[]): void {
+  const wire: Wire = { joinedAt: new Map(), live: new Map() };
+  wires.push(wire);
+  ws.on('message', (data) => {
+    const event = JSON.parse(String(data)) as { type?: string; room?: unknown; seq?: number };
+    const now = Date.now();
+    if (event.type === 'joined') {
+      const room = (event.room as { id: string }).id;
+      if (!wire.joinedAt.has(room)) wire.joinedAt.set(room, now);
+    } else if (event.type === 'message' && typeof event.room === 'string' && typeof event.seq === 'number') {
+      const seen = wire.live.get(event.room) ?? new Map<number, number>();
+      if (!seen.has(event.seq)) seen.set(event.seq, now);
+      wire.live.set(event.room, seen);
+    }
+  });
+  ws.on('close', () => (wire.closedAt = Date.now()));
+}
 
 interface Member {
   name: string;
+  wires: Wire[];
   socket: ChatSocket;
   rooms: string[];
   /** Per room, seqs in the order the client handed them to the app (live, initial and catch-up). */
@@ -51,11 +92,16 @@ let stack: LocalStack;
 const members: Member[] = [];
 
 beforeAll(async () => {
+  vi.spyOn(console, 'info').mockImplementation((line: unknown) => {
+    if (typeof line !== 'string' || !line.includes('"msg":"fanout"')) return;
+    const { room, seq } = JSON.parse(line) as { room: string; seq: number };
+    fanoutDone.set(`${room}/${seq}`, Date.now());
+  });
   stack = await testStack();
 });
 afterAll(async () => {
   for (const m of members) m.socket.stop();
-  await stack?.close();
+  await closeStack(stack);
 });
 
 async function allHistory(reader: TestClient, room: string): Promise<ChatMessage[]> {
@@ -63,6 +109,11 @@ async function allHistory(reader: TestClient, room: string): Promise<ChatMessage
   let after = 0;
   for (;;) {
     const page = await reader.request('history', { action: 'history', room, after, limit: 100 });
+    // The reader is a person too: past its action budget it waits as told, like the app.
+    if (page.type === 'error' && page.code === 'rate_limited') {
+      await pause(page.retryAfterMs ?? 100);
+      continue;
+    }
     if (page.type !== 'history') throw new Error(page.message);
     out.push(...page.messages);
     const top = Math.max(after, ...page.messages.map((m) => m.seq), ...page.skipped);
@@ -82,14 +133,19 @@ describe(`chaos delivery (seed ${SEED})`, () => {
       const token = await stack.token(name);
       const rooms = ROOMS.filter(() => random() < 0.6);
       if (rooms.length === 0) rooms.push(ROOMS[i % ROOMS.length]!);
+      const wires: Wire[] = [];
       const socket = new ChatSocket({
         getUrl: async () => `${stack.websocketUrl}?token=${token}`,
-        createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
+        createSocket: (url) => {
+          const ws = new WebSocket(url);
+          watchWire(ws, wires);
+          return ws as unknown as WebSocketLike;
+        },
         backoff: { baseMs: 50, maxMs: 500 },
         ackTimeoutMs: 2000,
         random,
       });
-      const member: Member = { name, socket, rooms, delivered: new Map(), transcript: new Map(), pending: new Set(), failures: 0 };
+      const member: Member = { name, wires, socket, rooms, delivered: new Map(), transcript: new Map(), pending: new Set(), failures: 0 };
       socket.on('ack', ({ clientMsgId }) => member.pending.delete(clientMsgId));
       // A send the client gave up on is what a person would retry by hand; count it, then do just that.
       socket.on('sendfailed', ({ clientMsgId }) => {
@@ -172,10 +228,42 @@ describe(`chaos delivery (seed ${SEED})`, () => {
         arrivedEarly += got.filter((seq, k) => k > 0 && seq < got[k - 1]!).length;
       }
     }
+    // Live delivery: a socket that had joined the room before the message was stamped, and stayed
+    // open until its fan-out had settled (plus the margin), must have had it as a live frame.
+    const endOfRun = Date.now();
+    let missedLive = 0;
+    let checkedLive = 0;
+    const missedExamples: string[] = [];
+    for (const m of members) {
+      for (const w of m.wires) {
+        for (const [room, joinedAt] of w.joinedAt) {
+          for (const msg of truth.get(room) ?? []) {
+            const over = fanoutDone.get(`${room}/${msg.seq}`);
+            if (over === undefined || msg.ts < joinedAt || (w.closedAt ?? endOfRun) <= over + LIVE_MARGIN_MS) continue;
+            checkedLive++;
+            if (!w.live.get(room)?.has(msg.seq)) {
+              missedLive++;
+              if (missedExamples.length < 5) {
+                const closed = w.closedAt === undefined ? 'open at the end' : `closed ${w.closedAt - over} ms after its fan-out settled`;
+                missedExamples.push(`${m.name} ${room}#${msg.seq}: stamped ${msg.ts - joinedAt} ms after joining, ${closed}`);
+              }
+            }
+          }
+        }
+      }
+    }
     const unsent = members.reduce((n, m) => n + m.pending.size, 0);
     const failures = members.reduce((n, m) => n + m.failures, 0);
     const texts = [...truth.values()].flat().map((x) => x.text);
-    const summary = { seed: SEED, sent, stored, drops, lost, duplicated, disordered, arrivedEarly, unsent, failures };
+    if (stored !== sent) {
+      // Say which acknowledged sends history lacks, and where the clients saw them, so a failure explains itself.
+      const inHistory = new Set(texts);
+      const seenBy = new Map<string, string>();
+      for (const m of members) for (const [room, shown] of m.transcript) for (const x of shown) seenBy.set(x.text, `${room}#${x.seq}`);
+      const absent = members.flatMap((m) => Array.from({ length: PER_CLIENT }, (_, n) => `${m.name}#${n}`)).filter((t) => !inHistory.has(t));
+      console.log(`chaos: missing from history: ${JSON.stringify(absent.map((t) => [t, seenBy.get(t) ?? 'seen by nobody']))}`);
+    }
+    const summary = { seed: SEED, sent, stored, drops, lost, duplicated, disordered, arrivedEarly, checkedLive, missedLive, unsent, failures };
     console.log(`chaos: ${JSON.stringify(summary)}`);
 
     expect(drops, `seed ${SEED}`).toBeGreaterThanOrEqual(3);
@@ -183,5 +271,7 @@ describe(`chaos delivery (seed ${SEED})`, () => {
     expect(stored, `seed ${SEED}: every acknowledged send stored exactly once`).toBe(sent);
     expect(new Set(texts).size, `seed ${SEED}`).toBe(sent);
     expect({ lost, duplicated, disordered }, `seed ${SEED}`).toEqual({ lost: 0, duplicated: 0, disordered: 0 });
+    expect(checkedLive, `seed ${SEED}: the live check saw enough`).toBeGreaterThan(sent);
+    expect({ missedLive, missedExamples }, `seed ${SEED}: missed live while open and joined`).toEqual({ missedLive: 0, missedExamples: [] });
   }, 300_000);
 });

@@ -6,31 +6,45 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDynamo, type LocalDynamo } from '../../local/dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { USERS_TABLE } from '../../amplify/realtime/tables';
+import { claimName } from '../../amplify/core/users';
+import { createTable, dynamoClient, startDynamo, type LocalDynamo } from '../../local/dynamodb';
 import { freePort } from '../../local/process';
 import type { LocalStack } from '../../local/stack';
 import { sendUntilAcked, TestClient, transcript } from '../support/client';
-import { testStack } from '../support/stack';
+import { decode } from '../support/jwt';
+import { closeStack, testStack } from '../support/stack';
 
 describe('DynamoDB stopped and restarted mid-run', () => {
   let dir: string;
   let port: number;
   let dynamo: LocalDynamo;
   let stack: LocalStack;
+  let token: string;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'parley-ddb-'));
     port = await freePort();
     dynamo = await startDynamo(port, false, dir);
     stack = await testStack({ dynamoEndpoint: dynamo.endpoint });
+    // The name registry lives on the run's shared DynamoDB Local; this stack's own needs the claim too.
+    const ddb = dynamoClient(dynamo.endpoint);
+    await createTable(ddb, USERS_TABLE, stack.tables.users);
+    token = await stack.token('quinn');
+    const { sub } = decode(token) as { sub: string };
+    await claimName({ db: DynamoDBDocumentClient.from(ddb), table: stack.tables.users }, { userId: sub, userName: 'quinn' });
   });
   afterAll(async () => {
-    await stack?.close();
-    await dynamo?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    try {
+      await closeStack(stack);
+    } finally {
+      await dynamo?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('answers unavailable while it is down, keeps the socket, and loses nothing acknowledged', async () => {
-    const c = await TestClient.connect(stack.websocketUrl, await stack.token('quinn'));
+    const c = await TestClient.connect(stack.websocketUrl, token);
     const acked = [await sendUntilAcked(c, 'before the outage', 'o-1')];
     await dynamo.stop();
     const during = await c.reply({ action: 'sendmessage', message: 'during the outage', clientMsgId: 'o-2' }, 15_000);

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerEvent } from '../../amplify/core/protocol';
 import type { LocalStack } from '../../local/stack';
 import { sendUntilAcked, TestClient, transcript } from '../support/client';
-import { testStack } from '../support/stack';
+import { closeStack, testStack } from '../support/stack';
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -18,7 +18,7 @@ describe('@connections and handler faults', () => {
     // A short integration timeout and slow posts make the chat handler outlive its caller.
     stack = await testStack({ gateway: { integrationTimeoutMs: 1000 } });
   });
-  afterAll(() => stack?.close());
+  afterAll(() => closeStack(stack));
 
   it('survives a recipient whose posts fail with 500: the sender is acked, the recipient catches up from history', async () => {
     const alice = await TestClient.connect(stack.websocketUrl, await stack.token('rita'));

@@ -7,13 +7,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../../local/stack';
 import { TestClient } from '../support/client';
-import { testStack } from '../support/stack';
+import { closeStack, testStack } from '../support/stack';
 
 let stack: LocalStack;
 beforeAll(async () => {
   stack = await testStack();
 });
-afterAll(() => stack?.close());
+afterAll(() => closeStack(stack));
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
