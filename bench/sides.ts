@@ -2,7 +2,7 @@
  * The two designs as the latency, throughput and load figures drive them:
  * how to open clients, put them in a room, and frame a message.
  */
-import { DEFAULT_ROOM } from '../amplify/core/protocol';
+import { DEFAULT_ROOM, LIMITS } from '../amplify/core/protocol';
 import { forEachLimit } from '../amplify/core/fanout';
 import type { LocalStack } from '../local/stack';
 import type { BaselineStack } from './baseline/stack';
@@ -28,19 +28,21 @@ export const parleySide: Side = {
 
 /**
  * Opens `n` Parley clients with real Cognito tokens, timing the handshakes
- * (not the sign-ups). Every connection belongs
- * to one of `users` users (several tabs each): besides saving sign-ups, it
- * keeps presence quiet while a room fills, since a user already present is
- * not announced again.
+ * (not the sign-ups). Every connection belongs to one of `users` users, or
+ * more if the per-user socket cap needs it (several tabs each): besides
+ * saving sign-ups, it keeps presence quiet while a room fills, since a user
+ * already present is not announced again.
  */
 export async function connectParley(
   stack: LocalStack,
   n: number,
   users: number,
 ): Promise<{ clients: BenchClient[]; urlFor: (index: number) => string; seconds: number }> {
+  // Parley allows a person LIMITS.maxConnectionsPerUser sockets, so n sockets need at least n / that many people.
+  const people = Math.max(users, Math.ceil(n / LIMITS.maxConnectionsPerUser));
   const tokens: string[] = [];
-  for (let u = 0; u < users; u++) tokens.push(await stack.token(`bench-user-${u}`));
-  const urlFor = (i: number) => `${stack.websocketUrl}?token=${encodeURIComponent(tokens[i % users]!)}`;
+  for (let u = 0; u < people; u++) tokens.push(await stack.token(`bench-user-${u}`));
+  const urlFor = (i: number) => `${stack.websocketUrl}?token=${encodeURIComponent(tokens[i % people]!)}`;
   const t0 = Date.now();
   const clients = await connectMany(n, urlFor, 'Parley clients', { concurrency: 16 });
   return { clients, urlFor, seconds: (Date.now() - t0) / 1000 };

@@ -64,16 +64,17 @@ export class LocalAdmission {
   ) {}
 
   /**
-   * True when a refusal should be answered with an error frame, false to drop
-   * the frame quietly. A client that waited the retryAfterMs it was last told
-   * is always answered, so only frames sent in spite of it go unanswered.
+   * Whether to answer a flood refusal: undefined to drop the frame quietly,
+   * else the retryAfterMs to tell, never shorter than the quiet that follows,
+   * so a client that waits as told is always answered and only frames sent in
+   * spite of it go unanswered.
    */
-  shouldReport(connectionId: string, now: number, retryAfterMs = this.reportEveryMs): boolean {
+  reportRefusal(connectionId: string, now: number, retryAfterMs: number): number | undefined {
     const quietUntil = this.reported.get(connectionId);
-    if (quietUntil !== undefined && now < quietUntil) return false;
+    if (quietUntil !== undefined && now < quietUntil) return undefined;
     // A little early counts as on time: timers and clocks are not exact.
-    remember(this.reported, connectionId, now + Math.min(this.reportEveryMs, retryAfterMs) - 5, this.maxEntries);
-    return true;
+    remember(this.reported, connectionId, now + this.reportEveryMs - 5, this.maxEntries);
+    return Math.max(retryAfterMs, this.reportEveryMs);
   }
 
   /** Milliseconds to wait, or 0 if this container has no objection. */

@@ -27,10 +27,11 @@ export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> =
   } catch (err) {
     // The socket left while its action ran: there is nobody to answer.
     if (err instanceof ConnectionGone) return { statusCode: 200 };
-    const failure = asProtocolError(err, details);
-    const flood = err instanceof Refused && err.coalescible;
-    if (flood && deps.admission && !deps.admission.shouldReport(requestContext.connectionId, deps.now(), err.retryAfterMs)) {
-      return { statusCode: 200 };
+    let failure = asProtocolError(err, details);
+    if (err instanceof Refused && err.coalescible && deps.admission) {
+      const retryAfterMs = deps.admission.reportRefusal(requestContext.connectionId, deps.now(), err.retryAfterMs);
+      if (retryAfterMs === undefined) return { statusCode: 200 };
+      failure = new ProtocolError(failure.code, failure.message, { ...failure.details, retryAfterMs });
     }
     if (failure.code === 'internal' || failure.code === 'unavailable') {
       console.error(JSON.stringify({ msg: 'action failed', route: requestContext.routeKey, code: failure.code, error: String(err) }));
