@@ -104,11 +104,17 @@ export function rssMiB(pid: number | 'self'): number | undefined {
 export class HandlerLog {
   count = 0;
   readonly samples: string[] = [];
-  private saved?: { warn: typeof console.warn; error: typeof console.error };
+  private saved?: { info: typeof console.info; warn: typeof console.warn; error: typeof console.error };
 
   capture(): void {
     if (this.saved) return;
-    this.saved = { warn: console.warn, error: console.error };
+    this.saved = { info: console.info, warn: console.warn, error: console.error };
+    // The chat handler logs one delivery-count line per send: right for Lambda, noise in a report.
+    const info = console.info;
+    console.info = (...args: unknown[]) => {
+      if (typeof args[0] === 'string' && args[0].includes('"msg":"fanout"')) return;
+      info(...args);
+    };
     const keep = (...args: unknown[]) => {
       this.count++;
       if (this.samples.length < 3) this.samples.push(args.map(String).join(' ').slice(0, 200));
@@ -119,6 +125,7 @@ export class HandlerLog {
 
   release(): void {
     if (!this.saved) return;
+    console.info = this.saved.info;
     console.warn = this.saved.warn;
     console.error = this.saved.error;
     this.saved = undefined;
