@@ -22,6 +22,7 @@ import { spaFigure } from './figures/spa';
 import { throughputFigure } from './figures/throughput';
 import { renderTable, writeResults, type Figure, type Results } from './report';
 import { connectParley } from './sides';
+import { LIMITS } from '../amplify/core/protocol';
 
 const args = process.argv.slice(2);
 const mode: Mode = args.includes('--quick') ? 'quick' : 'full';
@@ -111,7 +112,7 @@ async function main(): Promise<number> {
         wanted(4) ? sizes.throughput.rooms * sizes.throughput.members : 0,
         wanted(7) ? (sizes.load?.connections ?? 0) : 0,
       );
-      progress(`connecting ${needed} Parley clients (${sizes.users} users, several tabs each)`);
+      progress(`connecting ${needed} Parley clients (at least ${sizes.users} users, at most ${LIMITS.maxConnectionsPerUser} tabs each)`);
       const parley = await connectParley(stack, needed, sizes.users);
       const parleyConnect = { count: needed, seconds: parley.seconds };
       stops.push({ name: `${parley.clients.length} Parley clients`, stop: () => closeAll(parley.clients) });

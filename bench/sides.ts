@@ -51,11 +51,20 @@ export async function connectParley(
 let reqs = 0;
 const reqId = () => `bench-${++reqs}`;
 
-/** Puts every client in `room`: the first creates it, the rest join. Every client starts in the lobby already. */
+/**
+ * Puts every client in `room`: the first creates it, the rest join. Every
+ * client starts in the lobby already. Creating rooms is rate-limited per
+ * person, so a refused creation waits as told and tries again, as the app does.
+ */
 export async function joinParleyRoom(clients: readonly BenchClient[], room: string): Promise<void> {
   if (room === DEFAULT_ROOM || clients.length === 0) return;
   const [first, ...rest] = clients as [BenchClient, ...BenchClient[]];
-  const created = await first.request({ action: 'createroom', room, reqId: reqId() });
+  let created = await first.request({ action: 'createroom', room, reqId: reqId() });
+  for (let i = 0; i < 20 && created.type === 'error' && created.code === 'rate_limited'; i++) {
+    const wait = typeof created.retryAfterMs === 'number' ? created.retryAfterMs : 1000;
+    await new Promise((r) => setTimeout(r, wait));
+    created = await first.request({ action: 'createroom', room, reqId: reqId() });
+  }
   if (created.type === 'error' && created.code !== 'room_exists') throw new Error(`createroom ${room}: ${JSON.stringify(created)}`);
   const joiners = created.type === 'error' ? clients : rest;
   await forEachLimit(joiners, 16, async (c) => {

@@ -35,6 +35,7 @@ const HANDLER_ENV: Record<string, string> = {
   AWS_REGION: 'us-east-1',
   [ENV.connectionsTable]: 'parley-connections',
   [ENV.chatTable]: 'parley-chat',
+  [ENV.usersTable]: 'parley-users',
   [ENV.userPoolId]: 'us-east-1_BenchPool1',
   [ENV.userPoolClientId]: 'benchclientid0000000000000',
   TABLE_NAME: 'tutorial-connections',
