@@ -1,7 +1,7 @@
 /**
- * cognito-local as the user pool, with Parley's real Pre sign-up trigger
- * (amplify/auth/pre-sign-up/handler.ts) behind a local Lambda Invoke
- * endpoint, claiming names in a users table on DynamoDB Local. Two gaps
+ * cognito-local as the user pool, with the Pre sign-up trigger's code
+ * (claimAtSignUp, the body of amplify/auth/pre-sign-up/handler.ts) behind a
+ * local Lambda Invoke endpoint, claiming names in a users table on DynamoDB Local. Two gaps
  * against real Cognito are bridged here, not in product code: its ID tokens
  * omit standard attributes such as preferred_username, so a local Pre Token
  * Generation trigger adds it (as a Cognito trigger could in AWS), and it
@@ -12,7 +12,9 @@ import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { PreSignUpTriggerEvent } from 'aws-lambda';
+import { claimAtSignUp, claimName, type Registry } from '../amplify/core/users';
 import { USERS_TABLE } from '../amplify/realtime/tables';
 import { createTable, dynamoClient } from './dynamodb';
 import { freePort, startChild, waitUntil, type Child } from './process';
@@ -91,24 +93,23 @@ function startTriggerServer(triggers: Record<string, Trigger>): Promise<{ server
 }
 
 /**
- * Creates the users table and serves the Pre sign-up trigger's code against it.
+ * This instance's users table on DynamoDB Local. The trigger gets the Pre
+ * sign-up handler's body (claimAtSignUp) on it rather than the handler module:
+ * a process may run one cognito-local per vitest project, and a handler reads
+ * its environment once, at import.
  */
-async function preSignUpTrigger(dynamoEndpoint: string): Promise<{ trigger: Trigger; usersTable: string }> {
-  const usersTable = `parley-users-${randomBytes(4).toString('hex')}`;
+async function localRegistry(dynamoEndpoint: string): Promise<Registry> {
+  const table = `parley-users-${randomBytes(4).toString('hex')}`;
   const ddb = dynamoClient(dynamoEndpoint);
-  await createTable(ddb, USERS_TABLE, usersTable);
-  ddb.destroy();
-  // The handler's own body, on a registry of this instance's: a process may run
-  // one cognito-local per vitest project, and a handler module reads its env once.
-  const [{ claimAtSignUp }, { DynamoDBDocumentClient }] = await Promise.all([import('../amplify/core/users'), import('@aws-sdk/lib-dynamodb')]);
-  const registry = { db: DynamoDBDocumentClient.from(dynamoClient(dynamoEndpoint)), table: usersTable };
-  return { trigger: (event) => claimAtSignUp(registry, event as unknown as PreSignUpTriggerEvent), usersTable };
+  await createTable(ddb, USERS_TABLE, table);
+  return { db: DynamoDBDocumentClient.from(ddb), table };
 }
 
 export async function startCognito(opts: { port?: number; dataDir: string; dynamoEndpoint: string; echo?: boolean }): Promise<LocalCognito> {
   const port = opts.port ?? (await freePort());
   const endpoint = `http://127.0.0.1:${port}`;
-  const { trigger: preSignUp, usersTable } = await preSignUpTrigger(opts.dynamoEndpoint);
+  const registry = await localRegistry(opts.dynamoEndpoint);
+  const preSignUp: Trigger = (event) => claimAtSignUp(registry, event as unknown as PreSignUpTriggerEvent);
   const trigger = await startTriggerServer({ [TRIGGERS.preSignUp]: preSignUp, [TRIGGERS.preTokenGeneration]: preTokenGeneration });
   const stateDir = join(opts.dataDir, '.cognito');
   mkdirSync(join(stateDir, 'db'), { recursive: true });
@@ -135,19 +136,21 @@ export async function startCognito(opts: { port?: number; dataDir: string; dynam
     });
   } catch (err) {
     trigger.server.close();
+    registry.db.destroy();
     throw err;
   }
   const { userPoolId, clientId } = await ensurePool(endpoint);
-  await backfillClaims(endpoint, userPoolId, usersTable, opts.dynamoEndpoint);
+  await backfillClaims(endpoint, userPoolId, registry);
   return {
     endpoint,
     userPoolId,
     clientId,
     issuer: `${endpoint}/${userPoolId}`,
-    usersTable,
+    usersTable: registry.table,
     async stop() {
       await child.stop();
       await new Promise((r) => trigger.server.close(r));
+      registry.db.destroy();
     },
   };
 }
@@ -157,7 +160,7 @@ export async function startCognito(opts: { port?: number; dataDir: string; dynam
  * from an earlier run claimed are claimed again, oldest account first, before
  * anyone can connect. In AWS the registry is a retained table and needs none of this.
  */
-async function backfillClaims(endpoint: string, userPoolId: string, usersTable: string, dynamoEndpoint: string): Promise<void> {
+async function backfillClaims(endpoint: string, userPoolId: string, registry: Registry): Promise<void> {
   type User = { Username: string; UserCreateDate?: number; Attributes?: { Name: string; Value: string }[] };
   const users: User[] = [];
   let token: string | undefined;
@@ -170,16 +173,12 @@ async function backfillClaims(endpoint: string, userPoolId: string, usersTable: 
     users.push(...(page.Users ?? []));
     token = page.PaginationToken;
   } while (token);
-  if (users.length === 0) return;
-  const [{ claimName }, { DynamoDBDocumentClient }] = await Promise.all([import('../amplify/core/users'), import('@aws-sdk/lib-dynamodb')]);
-  const registry = { db: DynamoDBDocumentClient.from(dynamoClient(dynamoEndpoint)), table: usersTable };
   users.sort((a, b) => (a.UserCreateDate ?? 0) - (b.UserCreateDate ?? 0));
   for (const user of users) {
     const attr = (name: string) => user.Attributes?.find((a) => a.Name === name)?.Value;
     const name = attr('preferred_username');
     if (name) await claimName(registry, { userId: attr('sub') ?? user.Username, userName: name });
   }
-  registry.db.destroy();
 }
 
 const POOL_NAME = 'parley-local';
@@ -193,7 +192,7 @@ async function ensurePool(endpoint: string): Promise<{ userPoolId: string; clien
       PoolName: POOL_NAME,
       UsernameAttributes: ['email'],
       AutoVerifiedAttributes: ['email'],
-      // Immutable, as deployed (cognito-local does not enforce it; the authorizer's registry check does).
+      // Immutable, as deployed: cognito-local refuses UpdateUserAttributes on it, as Cognito does.
       Schema: [{ Name: 'preferred_username', AttributeDataType: 'String', Mutable: false, Required: true }],
     });
     userPoolId = pool.UserPool.Id;

@@ -35,6 +35,9 @@ export function chatConfigFromEnv(env: Env = process.env): ChatConfig {
   };
 }
 
+/** The name registry's table, for the Pre sign-up trigger (which needs nothing else). */
+export const usersTableFromEnv = (env: Env = process.env): string => required(env, ENV.usersTable);
+
 export interface AuthConfig {
   userPoolId: string;
   clientId: string;
@@ -49,6 +52,6 @@ export function authConfigFromEnv(env: Env = process.env): AuthConfig {
     userPoolId: required(env, ENV.userPoolId),
     clientId: required(env, ENV.userPoolClientId),
     issuer: env[ENV.tokenIssuer] || undefined,
-    usersTable: required(env, ENV.usersTable),
+    usersTable: usersTableFromEnv(env),
   };
 }

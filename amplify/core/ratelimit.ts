@@ -104,7 +104,8 @@ export async function consume(deps: ChatDeps, userId: string, bucket: Bucket, co
     new Refused(`Slow down: too many ${bucket.what}; try again in ${Math.ceil(waitMs / 1000)} s`, waitMs, bucket === BUCKETS.actions);
   const interval = 1000 / bucket.perSecond;
   const ceiling = now + bucket.burst * interval;
-  if (cost * interval > bucket.burst * interval) throw refuse(cost * interval);
+  // More than a full bucket can never be taken at once.
+  if (cost > bucket.burst) throw refuse(cost * interval);
   const attempt = async (update: string, condition: string, values: Record<string, number>) => {
     try {
       await deps.db.send(
