@@ -16,9 +16,9 @@ import {
 } from './connections';
 import type { ChatDeps } from './deps';
 import { broadcast, deliver, reply } from './fanout';
-import { history, postMessage } from './messages';
+import { history, reserveSeq, skip, storeMessage, type Reservation } from './messages';
 import { DEFAULT_ROOM, LIMITS, ProtocolError, type ActionOf, type ClientAction } from './protocol';
-import { admit } from './ratelimit';
+import { admit, admitLocally } from './ratelimit';
 import { accessibleRoom, createRoom, ensureRoom, listRooms, summary } from './rooms';
 import { typingDone, typingDue } from './typing';
 
@@ -26,11 +26,15 @@ export interface Caller extends Authenticated {
   connectionId: string;
 }
 
-/** $connect: remember the connection, seat it in the lobby, tell the lobby. */
+/**
+ * $connect: remember the connection, seat it in the lobby, tell the lobby.
+ * A user with another socket open is already in the lobby, so only their
+ * first socket pays for the lobby read that presence needs.
+ */
 export async function connect(deps: ChatDeps, caller: Caller): Promise<void> {
   await ensureRoom(deps);
-  await registerConnection(deps, caller.connectionId, caller, DEFAULT_ROOM);
-  await announce(deps, DEFAULT_ROOM, 'join', caller, { self: caller.connectionId });
+  const { otherSockets } = await registerConnection(deps, caller.connectionId, caller, DEFAULT_ROOM);
+  if (otherSockets === 0) await announce(deps, DEFAULT_ROOM, 'join', caller, { self: caller.connectionId });
 }
 
 /** $disconnect: forget the connection and tell each room it was in. */
@@ -66,10 +70,15 @@ async function announce(
  * socket's rooms are unknown, so rather than quietly seat it in fewer rooms
  * than its client was told it joined, the session ends and the client
  * reconnects and rejoins. Likewise once the token it opened with has expired.
+ * Call `admitLocally` first: it is the part that needs no I/O.
  */
 async function session(deps: ChatDeps, caller: Caller): Promise<Connection> {
   const conn = await admit(deps, caller.userId, caller.connectionId);
-  if (!conn) throw new ProtocolError('session_lost', 'This connection was reset; reconnect to continue');
+  if (!conn) {
+    deps.cache?.forgetConnection(caller.connectionId);
+    throw new ProtocolError('session_lost', 'This connection was reset; reconnect to continue');
+  }
+  deps.cache?.noteRooms(caller.connectionId, conn.rooms);
   if (conn.tokenExp !== undefined && deps.now() >= conn.tokenExp * 1000) {
     throw new ProtocolError('token_expired', 'Your sign-in expired; reconnect with a fresh token');
   }
@@ -82,10 +91,10 @@ function requireJoined(conn: Connection, room: string): void {
 
 export async function perform(deps: ChatDeps, caller: Caller, action: ClientAction): Promise<void> {
   if (action.action === 'ping') return reply(deps, caller.connectionId, { type: 'pong', ts: deps.now(), reqId: action.reqId });
+  admitLocally(deps, caller.userId);
+  if (action.action === 'sendmessage') return send(deps, caller, action);
   const conn = await session(deps, caller);
   switch (action.action) {
-    case 'sendmessage':
-      return send(deps, caller, conn, action);
     case 'joinroom':
       return join(deps, caller, conn, action.room, action.reqId);
     case 'leaveroom':
@@ -104,23 +113,53 @@ export async function perform(deps: ChatDeps, caller: Caller, action: ClientActi
     case 'typing': {
       requireJoined(conn, action.room);
       // However many sockets or frames, a user's typing reaches a room once per window.
-      if (!(await typingDue(deps, caller.userId, action.room))) return;
-      await broadcast(deps, action.room, { type: 'typing', room: action.room, user: { id: caller.userId, name: caller.userName } }, caller.connectionId);
+      const until = await typingDue(deps, caller.userId, action.room);
+      if (until === undefined) return;
+      deps.cache?.noteTyping(caller.userId, action.room, until);
+      // Best effort, so any recipients list this container holds will do.
+      const event = { type: 'typing', room: action.room, user: { id: caller.userId, name: caller.userName } } as const;
+      const held = deps.cache?.anyRecipients(action.room);
+      if (held) await deliver(deps, held.filter((r) => r.connectionId !== caller.connectionId), event, action.room);
+      else await broadcast(deps, action.room, event, caller.connectionId);
       return;
     }
   }
 }
 
-async function send(deps: ChatDeps, caller: Caller, conn: Connection, action: ActionOf<'sendmessage'>): Promise<void> {
-  const room = action.room ?? conn.currentRoom;
-  requireJoined(conn, room);
-  // Looked up only once the seq is reserved (and while the message is written),
-  // so every connection whose join landed before this message was sequenced is a recipient.
-  let recipients: Promise<RoomConnection[]> | undefined;
-  const { message, duplicate } = await postMessage(deps, room, caller, action.message, action.clientMsgId, () => {
-    recipients = roomConnections(deps, room);
-    recipients.catch(() => undefined);
-  });
+/**
+ * A send in two rounds of DynamoDB calls before the fan-out:
+ * 1. admission (the user's rate bucket and the connection row) beside the
+ *    seq reservation, when this container last saw the connection in the
+ *    named room; otherwise the reservation waits for admission;
+ * 2. the idempotency key and the message, beside the recipients Query, which
+ *    is skipped when this container holds the room's recipients at the
+ *    membership version the reservation returned.
+ * A speculative seq whose send is then refused is marked skipped before the
+ * refusal is told, and membership is checked before any error is reported,
+ * so a stranger learns nothing about a room.
+ */
+async function send(deps: ChatDeps, caller: Caller, action: ActionOf<'sendmessage'>): Promise<void> {
+  // Stamped before the seq is reserved, so a message's ts is never earlier than anything its seq depends on.
+  const ts = deps.now();
+  const named = action.room;
+  const early = named !== undefined && deps.cache?.roomsOf(caller.connectionId)?.has(named) ? settled(reserveSeq(deps, named)) : undefined;
+  let room: string;
+  try {
+    const conn = await session(deps, caller);
+    room = named ?? conn.currentRoom;
+    requireJoined(conn, room);
+  } catch (err) {
+    const spent = await early;
+    if (spent?.ok) await skip(deps, named as string, spent.value.seq);
+    throw err;
+  }
+  const reservation = early ? unwrap(await early) : await reserveSeq(deps, room);
+  const recipients = recipientsAt(deps, room, reservation);
+  recipients.catch(() => undefined);
+  const { message, duplicate } = await storeMessage(deps, room, reservation.seq, caller, action.message, action.clientMsgId, ts);
+  // A client that names its message (clientMsgId) builds it from the ack, so its own socket gets no
+  // copy; a tutorial client (wscat) does get its message back, as the tutorial's chat sends it.
+  const self = action.clientMsgId ? caller.connectionId : undefined;
   const ack = reply(deps, caller.connectionId, {
     type: 'ack',
     room,
@@ -131,12 +170,15 @@ async function send(deps: ChatDeps, caller: Caller, conn: Connection, action: Ac
     reqId: action.reqId,
     duplicate,
   });
+  const typingWasOpen = deps.cache ? deps.cache.typingOpen(caller.userId, room, deps.now()) : true;
   // A duplicate was broadcast the first time; the client catches up through history if it missed it.
   // Every post settles before the invocation returns: Lambda freezes whatever is still in flight.
   const [acked, fanout, typed] = await Promise.allSettled([
     ack,
-    duplicate || !recipients ? undefined : recipients.then((to) => deliver(deps, to, { type: 'message', ...message }, room)),
-    duplicate ? undefined : typingDone(deps, caller.userId, room),
+    duplicate
+      ? undefined
+      : recipients.then((to) => deliver(deps, self ? to.filter((r) => r.connectionId !== self) : to, { type: 'message', ...message }, room)),
+    duplicate || !typingWasOpen ? undefined : typingDone(deps, caller.userId, room),
   ]);
   if (typed.status === 'rejected') console.warn(JSON.stringify({ msg: 'typing not reset', room, error: String(typed.reason) }));
   if (fanout.status === 'fulfilled' && fanout.value) {
@@ -146,9 +188,35 @@ async function send(deps: ChatDeps, caller: Caller, conn: Connection, action: Ac
   if (acked.status === 'rejected') throw acked.reason;
 }
 
+/**
+ * The room's recipients for a seq reserved at `reservation.version`: this
+ * container's list if it was read at that version, else a strongly
+ * consistent Query, started only now that the seq is reserved, so every
+ * connection whose join landed before this message was sequenced is in it.
+ */
+async function recipientsAt(deps: ChatDeps, room: string, reservation: Reservation): Promise<RoomConnection[]> {
+  const held = deps.cache?.recipientsAt(room, reservation.version);
+  if (held) return held;
+  const conns = await roomConnections(deps, room);
+  deps.cache?.storeRecipients(room, reservation.version, conns);
+  return conns;
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+const settled = <T>(p: Promise<T>): Promise<Settled<T>> =>
+  p.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+function unwrap<T>(s: Settled<T>): T {
+  if (!s.ok) throw s.error;
+  return s.value;
+}
+
 async function join(deps: ChatDeps, caller: Caller, conn: Connection, roomId: string, reqId?: string): Promise<void> {
   const room = await accessibleRoom(deps, roomId, caller.userId);
-  await addToRoom(deps, conn, room.id);
+  // Fresher than the read above: every seq past it reaches this socket live.
+  room.lastSeq = await addToRoom(deps, conn, room.id);
   const conns = await roomConnections(deps, room.id);
   const members = membersOf(conns);
   // Names are at most 32 ASCII characters and ids 128, so presenceMax members stay far below the reply budget.

@@ -1,5 +1,5 @@
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { batchDeleteAll, batchGetAll, queryAll } from './db';
 import type { ChatDeps } from './deps';
 import { ConnectionGone } from './errors';
@@ -57,17 +57,25 @@ export function toConnection(item: Record<string, unknown> | undefined, nowMs: n
 const cancelledAt = (err: unknown, index: number): boolean =>
   err instanceof TransactionCanceledException && err.CancellationReasons?.[index]?.Code === 'ConditionalCheckFailed';
 
+export interface Registered extends Connection {
+  /** How many other sockets this user holds slots for, just after this one took its own. */
+  otherSockets: number;
+}
+
 /**
- * Stores the connection, seats it in the lobby (as the tutorial expects) and
- * takes one of the user's connection slots, in one transaction. A user at the
- * cap whose slots include connections that are gone (a lost $disconnect) gets
- * those slots back first.
+ * Stores the connection and takes one of the user's connection slots in one
+ * transaction (a slot never exists without its row, which is how a lost
+ * $disconnect's slot is told from a live one), and beside it seats the
+ * connection in the lobby, as the tutorial expects. A lobby row left by a
+ * refused or failed registration is deleted again. Then the lobby's
+ * membership version moves, so every send sequenced after this returns
+ * reaches the socket live; the user's slot count is read meanwhile.
  */
-export async function registerConnection(deps: ChatDeps, connectionId: string, who: Authenticated, room = DEFAULT_ROOM): Promise<Connection> {
+export async function registerConnection(deps: ChatDeps, connectionId: string, who: Authenticated, room = DEFAULT_ROOM): Promise<Registered> {
   const now = deps.now();
   const expiresAt = expiresAtFrom(now);
   const identity = { userId: who.userId, userName: who.userName };
-  const write = () =>
+  const register = () =>
     deps.db.send(
       new TransactWriteCommand({
         TransactItems: [
@@ -86,7 +94,6 @@ export async function registerConnection(deps: ChatDeps, connectionId: string, w
               },
             },
           },
-          { Put: { TableName: deps.tables.connections, Item: presenceItem(room, connectionId, identity, now, expiresAt) } },
           {
             Update: {
               TableName: deps.tables.connections,
@@ -99,21 +106,41 @@ export async function registerConnection(deps: ChatDeps, connectionId: string, w
         ],
       }),
     );
-  try {
-    await write();
-  } catch (err) {
-    if (!cancelledAt(err, 2)) throw err;
-    if ((await releaseDeadSlots(deps, who.userId)) === 0) {
-      throw new ProtocolError('too_many_connections', `At most ${LIMITS.maxConnectionsPerUser} open connections per user`);
-    }
+  const seat = deps.db.send(new PutCommand({ TableName: deps.tables.connections, Item: presenceItem(room, connectionId, identity, now, expiresAt) }));
+  const [registered, seated] = await Promise.allSettled([register(), seat]);
+  const unseat = () => dropRoomRow(deps, room, connectionId);
+  const fail = async (err: unknown): Promise<never> => {
+    await unseat().catch(() => undefined);
+    throw err;
+  };
+  if (registered.status === 'rejected') {
+    if (!cancelledAt(registered.reason, 1)) return fail(registered.reason);
+    const atCap = new ProtocolError('too_many_connections', `At most ${LIMITS.maxConnectionsPerUser} open connections per user`);
+    if ((await releaseDeadSlots(deps, who.userId)) === 0) return fail(atCap);
     try {
-      await write();
+      await register();
     } catch (again) {
-      if (!cancelledAt(again, 2)) throw again;
-      throw new ProtocolError('too_many_connections', `At most ${LIMITS.maxConnectionsPerUser} open connections per user`);
+      return fail(cancelledAt(again, 1) ? atCap : again);
     }
   }
-  return { connectionId, ...identity, rooms: new Set([room]), currentRoom: room, connectedAt: now, expiresAt, tokenExp: who.tokenExp };
+  if (seated.status === 'rejected') {
+    await removeConnection(deps, connectionId).catch(() => undefined);
+    throw seated.reason;
+  }
+  const [, user] = await Promise.all([
+    bumpMembers(deps, room),
+    deps.db.send(new GetCommand({ TableName: deps.tables.connections, Key: keys.user(who.userId), ProjectionExpression: 'conns', ConsistentRead: true })),
+  ]);
+  return {
+    connectionId,
+    ...identity,
+    rooms: new Set([room]),
+    currentRoom: room,
+    connectedAt: now,
+    expiresAt,
+    tokenExp: who.tokenExp,
+    otherSockets: Math.max(0, stringSet(user.Item?.conns).length - 1),
+  };
 }
 
 /** Frees the slots of connections whose rows are gone or expired; returns how many. */
@@ -156,7 +183,8 @@ export async function getConnection(deps: ChatDeps, connectionId: string): Promi
  * before it (and $disconnect, which deletes by the rooms it removed, takes the
  * room row too) or fails as ConnectionGone and writes nothing.
  */
-export async function addToRoom(deps: ChatDeps, conn: Connection, room: string): Promise<void> {
+/** Returns the room's last seq as of the join, for the `joined` reply. */
+export async function addToRoom(deps: ChatDeps, conn: Connection, room: string): Promise<number> {
   await membershipChange(deps, conn, [
     {
       Update: {
@@ -171,6 +199,8 @@ export async function addToRoom(deps: ChatDeps, conn: Connection, room: string):
   ]);
   conn.rooms.add(room);
   conn.currentRoom = room;
+  deps.cache?.noteRooms(conn.connectionId, conn.rooms);
+  return bumpMembers(deps, room);
 }
 
 export async function removeFromRoom(deps: ChatDeps, conn: Connection, room: string): Promise<void> {
@@ -189,6 +219,36 @@ export async function removeFromRoom(deps: ChatDeps, conn: Connection, room: str
   ]);
   conn.rooms.delete(room);
   conn.currentRoom = next;
+  deps.cache?.noteRooms(conn.connectionId, conn.rooms);
+  await bumpMembers(deps, room);
+}
+
+/**
+ * Bumps the room's membership version (META `mv`), after the change it
+ * stands for is written and before anyone is told of it. A send reads the
+ * version atomically with its seq, so a container's recipients list read at
+ * that version holds every join answered before the seq (see cache.ts).
+ * Disconnects do not bump: a recipient that has gone only costs a 410.
+ * Returns the room's last seq as of the bump.
+ */
+export async function bumpMembers(deps: ChatDeps, room: string): Promise<number> {
+  try {
+    const res = await deps.db.send(
+      new UpdateCommand({
+        TableName: deps.tables.chat,
+        Key: keys.roomMeta(room),
+        UpdateExpression: 'ADD mv :one',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':one': 1 },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return Number(res.Attributes?.lastSeq ?? 0);
+  } catch (err) {
+    // No room, so no seq can be reserved in it either: there is nothing to version.
+    if (err instanceof ConditionalCheckFailedException) return 0;
+    throw err;
+  }
 }
 
 type TransactItems = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>;

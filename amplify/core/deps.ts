@@ -2,6 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ApiGatewayManagementApiClient, DeleteConnectionCommand, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import type { ChatConfig } from './config';
+import type { ContainerCache } from './cache';
 import type { LocalAdmission } from './ratelimit';
 
 /** Delivers bytes to one connection; 'gone' means API Gateway no longer knows it (410). */
@@ -21,6 +22,8 @@ export interface ChatDeps {
   now: () => number;
   /** This container's memory of recent admissions; optional, it only saves writes. */
   admission?: LocalAdmission;
+  /** This container's memory of rooms and recipients; optional, it only saves reads and writes. */
+  cache?: ContainerCache;
 }
 
 /** An AWS SDK client a handler uses. Handlers build theirs only through this module. */

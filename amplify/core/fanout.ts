@@ -45,6 +45,7 @@ export async function deliver(deps: ChatDeps, recipients: readonly RoomConnectio
         return;
       }
       result.gone++;
+      if (room) deps.cache?.forgetRecipient(room, r.connectionId);
       const { who } = await removeConnection(deps, r.connectionId, { onlyIfOlderThan: cutoff });
       if (!who && room) await dropRoomRow(deps, room, r.connectionId);
     } catch (err) {

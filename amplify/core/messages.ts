@@ -1,5 +1,5 @@
-import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { randomUUID } from 'node:crypto';
 import type { Identity } from './connections';
 import type { ChatDeps } from './deps';
@@ -34,19 +34,15 @@ function toMessage(item: Record<string, unknown>): ChatMessage {
   };
 }
 
-async function existing(deps: ChatDeps, room: string, sender: Identity, clientMsgId: string): Promise<Posted | undefined> {
-  const dedup = await deps.db.send(
-    new GetCommand({ TableName: deps.tables.chat, Key: keys.dedup(room, sender.userId, clientMsgId), ConsistentRead: true }),
-  );
-  if (!dedup.Item) return undefined;
-  const seq = Number(dedup.Item.seq);
-  const msg = await deps.db.send(new GetCommand({ TableName: deps.tables.chat, Key: keys.message(room, seq), ConsistentRead: true }));
-  if (!msg.Item) throw new Error(`Idempotency key points at a missing message ${room}/${seq}`);
-  return { message: toMessage(msg.Item), duplicate: true };
+/** The stored message at a seq, or why there is none: never written (yet), or settled as skipped. */
+async function messageAt(deps: ChatDeps, room: string, seq: number): Promise<ChatMessage | 'missing' | 'skipped'> {
+  const res = await deps.db.send(new GetCommand({ TableName: deps.tables.chat, Key: keys.message(room, seq), ConsistentRead: true }));
+  if (!res.Item) return 'missing';
+  return res.Item.skipped === true ? 'skipped' : toMessage(res.Item);
 }
 
 /** Marks a reserved seq as holding no message, so readers need not wait for it. Never overwrites a message. */
-async function skip(deps: ChatDeps, room: string, seq: number): Promise<void> {
+export async function skip(deps: ChatDeps, room: string, seq: number): Promise<void> {
   try {
     await deps.db.send(
       new PutCommand({
@@ -60,93 +56,166 @@ async function skip(deps: ChatDeps, room: string, seq: number): Promise<void> {
   }
 }
 
-async function reserveSeq(deps: ChatDeps, room: string): Promise<number> {
+/** A seq taken from the room's counter, with the room's membership version read in the same write. */
+export interface Reservation {
+  seq: number;
+  /** META `mv`: bumped by every join and leave after its row is written (see connections.ts). */
+  version: number;
+}
+
+export async function reserveSeq(deps: ChatDeps, room: string): Promise<Reservation> {
   try {
     const res = await deps.db.send(
       new UpdateCommand({
         TableName: deps.tables.chat,
         Key: keys.roomMeta(room),
-        UpdateExpression: 'SET lastSeq = lastSeq + :one',
+        // Naming mv in the update makes UPDATED_NEW return it, without returning the whole item.
+        UpdateExpression: 'SET lastSeq = lastSeq + :one, mv = if_not_exists(mv, :zero)',
         ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':one': 1 },
+        ExpressionAttributeValues: { ':one': 1, ':zero': 0 },
         ReturnValues: 'UPDATED_NEW',
       }),
     );
-    return Number(res.Attributes?.lastSeq);
+    return { seq: Number(res.Attributes?.lastSeq), version: Number(res.Attributes?.mv ?? 0) };
   } catch (err) {
     if (err instanceof ConditionalCheckFailedException) throw new ProtocolError('room_not_found', `No room "${room}"`);
     throw err;
   }
 }
 
+const conditionFailed = (err: unknown) => err instanceof ConditionalCheckFailedException;
+
 /**
- * Stores a message under the room's next sequence number, exactly once.
+ * Stores a message at a reserved seq, exactly once per (room, sender, clientMsgId).
  *
- * The seq comes from an atomic counter on the room (ADD, so concurrent senders
- * never retry against each other), then one transaction writes the message and
- * claims the idempotency key. A retry racing its own original finds the key
- * taken: its reserved seq is marked skipped and it answers with the original.
- * A writer that fails after reserving marks its seq skipped too; one that dies
+ * Two plain conditional puts, one after the other, instead of a transaction
+ * (which bills both items twice): first the idempotency key, which names the
+ * seq, then the message. A retry finds the key taken and answers with what it
+ * names; its own reserved seq is marked skipped. If the writer that took the
+ * key died before writing the message, the retry writes it at that seq (or,
+ * once a reader has settled that seq as skipped, moves the key to its own).
+ * A writer that fails after reserving marks its seq skipped; one that dies
  * outright leaves a gap that readers settle after GAP_SETTLE_MS. So every seq
- * is, in the end, a message or a skip, and clients can detect real gaps.
+ * is, in the end, one message or a skip, and clients can detect real gaps.
  */
-export async function postMessage(
+export async function storeMessage(
   deps: ChatDeps,
   room: string,
+  seq: number,
   sender: Identity,
   text: string,
-  clientMsgId?: string,
-  /** Called once the seq is reserved, before the message is written: work that must see everything before it. */
-  onSequenced?: () => void,
+  clientMsgId: string | undefined,
+  ts: number,
 ): Promise<Posted> {
-  // Stamped before the seq is reserved, so a message's ts is never earlier than anything its seq depends on.
-  const now = deps.now();
-  // The duplicate check and the reservation run side by side: retries are rare,
-  // so paying a skip marker for one beats a round trip on every send.
-  const [checked, reserved] = await Promise.allSettled([
-    clientMsgId ? existing(deps, room, sender, clientMsgId) : undefined,
-    reserveSeq(deps, room),
-  ]);
-  if (reserved.status === 'rejected') throw reserved.reason;
-  const seq = reserved.value;
-  if (checked.status === 'rejected' || checked.value) {
-    await skip(deps, room, seq);
-    if (checked.status === 'rejected') throw checked.reason;
-    return checked.value as Posted;
-  }
-  onSequenced?.();
-  const message: ChatMessage = { room, seq, id: randomUUID(), senderId: sender.userId, senderName: sender.userName, text, ts: now };
-  const item = { ...keys.message(room, seq), roomId: room, ...message, ...(clientMsgId ? { clientMsgId } : {}) };
+  const message: ChatMessage = { room, seq, id: randomUUID(), senderId: sender.userId, senderName: sender.userName, text, ts };
+  const put = (m: ChatMessage) =>
+    deps.db.send(
+      new PutCommand({
+        TableName: deps.tables.chat,
+        Item: { ...keys.message(room, m.seq), roomId: room, ...m, ...(clientMsgId ? { clientMsgId } : {}) },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
   try {
-    if (!clientMsgId) {
-      await deps.db.send(new PutCommand({ TableName: deps.tables.chat, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
-    } else {
-      await deps.db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            { Put: { TableName: deps.tables.chat, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } },
-            {
-              Put: {
-                TableName: deps.tables.chat,
-                Item: { ...keys.dedup(room, sender.userId, clientMsgId), seq, expiresAt: Math.floor(now / 1000) + DEDUP_TTL_S },
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
-            },
-          ],
-        }),
-      );
+    if (clientMsgId) {
+      const claimed = await claimKey(deps, room, sender.userId, clientMsgId, seq, ts);
+      if (claimed !== seq) {
+        await skip(deps, room, seq);
+        return await completeEarlier(deps, room, sender, text, clientMsgId, claimed, ts);
+      }
+    }
+    try {
+      await put(message);
+    } catch (err) {
+      if (!conditionFailed(err)) throw err;
+      // Only a retry finishing for a writer it took for dead writes at a seq that is not its own.
+      const found = await messageAt(deps, room, seq);
+      if (typeof found === 'object') return { message: found, duplicate: true };
+      throw err;
     }
     return { message, duplicate: false };
   } catch (err) {
     await skip(deps, room, seq).catch(() => undefined);
-    const lostToOriginal =
-      clientMsgId && err instanceof TransactionCanceledException && err.CancellationReasons?.[1]?.Code === 'ConditionalCheckFailed';
-    if (lostToOriginal) {
-      const earlier = await existing(deps, room, sender, clientMsgId);
-      if (earlier) return earlier;
-    }
     throw err;
   }
+}
+
+/** Claims the idempotency key for `seq`; returns the seq the key names, ours or an earlier attempt's. */
+async function claimKey(deps: ChatDeps, room: string, userId: string, clientMsgId: string, seq: number, ts: number): Promise<number> {
+  try {
+    await deps.db.send(
+      new PutCommand({
+        TableName: deps.tables.chat,
+        Item: { ...keys.dedup(room, userId, clientMsgId), seq, expiresAt: Math.floor(ts / 1000) + DEDUP_TTL_S },
+        ConditionExpression: 'attribute_not_exists(pk)',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+    return seq;
+  } catch (err) {
+    if (!conditionFailed(err)) throw err;
+    return Number((err as ConditionalCheckFailedException).Item?.seq?.N);
+  }
+}
+
+/**
+ * A retry of a message whose key names `earlier`: the original if it was
+ * stored; written now at that seq if its writer died first; re-posted under
+ * a fresh seq if that seq was already settled as skipped.
+ */
+async function completeEarlier(
+  deps: ChatDeps,
+  room: string,
+  sender: Identity,
+  text: string,
+  clientMsgId: string,
+  earlier: number,
+  ts: number,
+): Promise<Posted> {
+  const found = await messageAt(deps, room, earlier);
+  if (typeof found === 'object') return { message: found, duplicate: true };
+  if (found === 'missing') {
+    const message: ChatMessage = { room, seq: earlier, id: randomUUID(), senderId: sender.userId, senderName: sender.userName, text, ts };
+    try {
+      await deps.db.send(
+        new PutCommand({
+          TableName: deps.tables.chat,
+          Item: { ...keys.message(room, earlier), roomId: room, ...message, clientMsgId },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return { message, duplicate: false };
+    } catch (err) {
+      if (!conditionFailed(err)) throw err;
+      // The original's writer (or a reader settling the gap) got there first: look again.
+      return completeEarlier(deps, room, sender, text, clientMsgId, earlier, ts);
+    }
+  }
+  // Settled as skipped: the original never landed, so this attempt is the message, under a fresh seq.
+  const next = await reserveSeq(deps, room);
+  await deps.db
+    .send(
+      new UpdateCommand({
+        TableName: deps.tables.chat,
+        Key: keys.dedup(room, sender.userId, clientMsgId),
+        UpdateExpression: 'SET seq = :next',
+        ConditionExpression: 'seq = :earlier',
+        ExpressionAttributeValues: { ':next': next.seq, ':earlier': earlier },
+      }),
+    )
+    .catch((err: unknown) => {
+      // Another retry moved it first; storeMessage follows the key wherever it now points.
+      if (!conditionFailed(err)) throw err;
+    });
+  return storeMessage(deps, room, next.seq, sender, text, clientMsgId, ts);
+}
+
+/** Reserves the next seq and stores the message there: the whole write side of a send. */
+export async function postMessage(deps: ChatDeps, room: string, sender: Identity, text: string, clientMsgId?: string): Promise<Posted> {
+  // Stamped before the seq is reserved, so a message's ts is never earlier than anything its seq depends on.
+  const ts = deps.now();
+  const { seq } = await reserveSeq(deps, room);
+  return storeMessage(deps, room, seq, sender, text, clientMsgId, ts);
 }
 
 export interface HistoryQuery {

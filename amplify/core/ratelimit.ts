@@ -2,6 +2,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { expiresAtFrom, getConnection, type Connection } from './connections';
 import type { ChatDeps } from './deps';
+import { remember } from './cache';
 import { keys } from './keys';
 import { LIMITS, ProtocolError } from './protocol';
 
@@ -86,13 +87,6 @@ export class LocalAdmission {
   }
 }
 
-/** Maps iterate in insertion order, so re-inserting keeps the least recently used first, to evict. */
-function remember(map: Map<string, number>, key: string, value: number, max: number): void {
-  map.delete(key);
-  map.set(key, value);
-  if (map.size > max) map.delete(map.keys().next().value as string);
-}
-
 /**
  * Takes `cost` tokens from one of the user's buckets, or throws `rate_limited`.
  * Both branches are single conditional writes on the user row, so concurrent
@@ -140,16 +134,18 @@ export async function consume(deps: ChatDeps, userId: string, bucket: Bucket, co
   throw refuse('waitMs' in result ? result.waitMs : 1);
 }
 
+/** The container's own objection to one more action by this user: no I/O, so it goes first. */
+export function admitLocally(deps: ChatDeps, userId: string): void {
+  const wait = deps.admission?.check(userId, deps.now()) ?? 0;
+  if (wait > 0) throw new Refused(`Slow down: at most ${LIMITS.ratePerSecond} actions a second`, wait, true);
+}
+
 /**
- * Admission for one action: the user's action rate (this container's memory
- * first, then the shared row) and the connection, read side by side.
- * Undefined when the connection row is missing.
+ * The shared half of admission, after `admitLocally`: the user's action
+ * bucket and the connection row, side by side. Undefined when the
+ * connection row is missing.
  */
 export async function admit(deps: ChatDeps, userId: string, connectionId: string): Promise<Connection | undefined> {
-  const wait = deps.admission?.check(userId, deps.now()) ?? 0;
-  if (wait > 0) {
-    throw new Refused(`Slow down: at most ${LIMITS.ratePerSecond} actions a second`, wait, true);
-  }
   const [, conn] = await Promise.all([consume(deps, userId, BUCKETS.actions), getConnection(deps, connectionId)]);
   return conn;
 }

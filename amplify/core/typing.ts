@@ -8,9 +8,11 @@ import { LIMITS } from './protocol';
  * True at most once per LIMITS.typingEveryMs for a user in a room, across all
  * of that user's sockets and every container: one conditional write decides.
  * A typing frame inside the window is coalesced into the one already sent.
+ * Returns when the window it opened ends (epoch ms), or undefined if coalesced.
  */
-export async function typingDue(deps: ChatDeps, userId: string, room: string): Promise<boolean> {
+export async function typingDue(deps: ChatDeps, userId: string, room: string): Promise<number | undefined> {
   const now = deps.now();
+  const until = now + LIMITS.typingEveryMs;
   try {
     await deps.db.send(
       new UpdateCommand({
@@ -19,12 +21,12 @@ export async function typingDue(deps: ChatDeps, userId: string, room: string): P
         UpdateExpression: 'SET #until = :until, expiresAt = :exp',
         ConditionExpression: 'attribute_not_exists(#until) OR #until <= :now',
         ExpressionAttributeNames: { '#until': 'until' },
-        ExpressionAttributeValues: { ':until': now + LIMITS.typingEveryMs, ':now': now, ':exp': Math.floor(now / 1000) + 3600 },
+        ExpressionAttributeValues: { ':until': until, ':now': now, ':exp': Math.floor(now / 1000) + 3600 },
       }),
     );
-    return true;
+    return until;
   } catch (err) {
-    if (err instanceof ConditionalCheckFailedException) return false;
+    if (err instanceof ConditionalCheckFailedException) return undefined;
     throw err;
   }
 }

@@ -4,15 +4,20 @@
  */
 import type { APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
 import { chatConfigFromEnv } from '../core/config';
-import { LocalAdmission } from '../core/ratelimit';
 import { createDocumentClient, managementClient, managementEndpointFor, managementNotifier, type ChatDeps } from '../core/deps';
 
 const config = chatConfigFromEnv();
 const db = createDocumentClient();
-const admission = new LocalAdmission();
 
-/** Dependencies for one invocation: the @connections endpoint is the event's own. */
-export function depsFor(requestContext: { domainName: string; stage: string }): ChatDeps {
+/**
+ * Dependencies for one invocation: the @connections endpoint is the event's
+ * own. `memory` is what the calling function keeps across its warm
+ * invocations; each function builds its own, as each is its own container in AWS.
+ */
+export function depsFor(
+  requestContext: { domainName: string; stage: string },
+  memory: Pick<ChatDeps, 'admission' | 'cache'> = {},
+): ChatDeps {
   return {
     db,
     tables: config.tables,
@@ -20,7 +25,7 @@ export function depsFor(requestContext: { domainName: string; stage: string }): 
     fanoutConcurrency: config.fanoutConcurrency,
     homeRegion: config.homeRegion,
     now: Date.now,
-    admission,
+    ...memory,
   };
 }
 

@@ -42,8 +42,8 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
         'dynamodb:DeleteItem',
         'dynamodb:BatchWriteItem',
       ],
-      // The lobby, created on first use.
-      chat: ['dynamodb:PutItem'],
+      // The lobby, created on first use; its membership version, bumped once the connection is seated.
+      chat: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
     },
     manageConnections: ['POST'],
   },

@@ -65,7 +65,8 @@ function watchWire(ws: WebSocket, wires: Wire[]): void {
     if (event.type === 'joined') {
       const room = (event.room as { id: string }).id;
       if (!wire.joinedAt.has(room)) wire.joinedAt.set(room, now);
-    } else if (event.type === 'message' && typeof event.room === 'string' && typeof event.seq === 'number') {
+    } else if ((event.type === 'message' || event.type === 'ack') && typeof event.room === 'string' && typeof event.seq === 'number') {
+      // A sender's own socket has its message as the ack: the server sends it no copy.
       const seen = wire.live.get(event.room) ?? new Map<number, number>();
       if (!seen.has(event.seq)) seen.set(event.seq, now);
       wire.live.set(event.room, seen);

@@ -1,6 +1,7 @@
 import { inject } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { CHAT_TABLE, CONNECTIONS_TABLE, USERS_TABLE } from '../../amplify/realtime/tables';
+import { ContainerCache } from '../../amplify/core/cache';
 import type { ChatDeps, Notifier } from '../../amplify/core/deps';
 import { ProtocolError, type EventOf, type ServerEvent } from '../../amplify/core/protocol';
 import { ConnectionGone } from '../../amplify/core/errors';
@@ -53,7 +54,8 @@ export interface DomainFixture {
 }
 
 /** Fresh tables on the shared DynamoDB Local, a recording notifier and a clock the test controls. */
-export async function domainFixture(opts: { latencyMs?: number; fanoutConcurrency?: number } = {}): Promise<DomainFixture> {
+/** `cache: false` leaves out the container's memory, as a cold container (or several) would see the tables. */
+export async function domainFixture(opts: { latencyMs?: number; fanoutConcurrency?: number; cache?: boolean } = {}): Promise<DomainFixture> {
   const endpoint = inject('dynamoEndpoint');
   const suffix = randomBytes(4).toString('hex');
   const tables = { connections: `t-conn-${suffix}`, chat: `t-chat-${suffix}`, users: `t-users-${suffix}` };
@@ -72,6 +74,7 @@ export async function domainFixture(opts: { latencyMs?: number; fanoutConcurrenc
     fanoutConcurrency: opts.fanoutConcurrency ?? 64,
     homeRegion: 'local',
     now: () => clock.now,
+    ...(opts.cache === false ? {} : { cache: new ContainerCache() }),
   };
   return { deps, notifier, clock };
 }

@@ -3,7 +3,8 @@ import { asProtocolError, CLOSING_CODES, ConnectionGone } from '../../core/error
 import { encodeEvent } from '../../core/fanout';
 import { identityFromRequestContext } from '../../core/identity';
 import { errorEvent, parseAction, ProtocolError } from '../../core/protocol';
-import { Refused } from '../../core/ratelimit';
+import { ContainerCache } from '../../core/cache';
+import { LocalAdmission, Refused } from '../../core/ratelimit';
 import { depsFor, type WebSocketEvent, type WebSocketResult } from '../runtime';
 
 /**
@@ -11,9 +12,11 @@ import { depsFor, type WebSocketEvent, type WebSocketResult } from '../runtime';
  * turn any failure into a typed `error` frame. It never throws, so a bad
  * frame costs the sender an error event, not the connection.
  */
+const memory = { admission: new LocalAdmission(), cache: new ContainerCache() };
+
 export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> => {
   const { requestContext } = event;
-  const deps = depsFor(requestContext);
+  const deps = depsFor(requestContext, memory);
   let details: ProtocolError['details'] = {};
   try {
     const action = parseAction(event.body, event.isBase64Encoded);
