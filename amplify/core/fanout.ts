@@ -5,13 +5,42 @@ import type { ServerEvent } from './protocol';
 const encoder = new TextEncoder();
 export const encodeEvent = (event: ServerEvent): Uint8Array => encoder.encode(JSON.stringify(event));
 
-/** Runs `fn` over `items` with at most `limit` in flight: neither a serial loop nor an unbounded Promise.all. */
-export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+/**
+ * Runs `fn` over `items` with at most `limit` in flight: neither a serial
+ * loop nor an unbounded Promise.all. Slots freed in one turn of the event
+ * loop are refilled together on the next (setImmediate), so the posts that
+ * start go out as one batch of writes, as a wave of Promise.all would, but no
+ * slot waits for the slowest post of a wave (in AWS, post latency varies).
+ * On one busy process, refilling each slot the moment it frees delivered
+ * later than this: the bench's figure 2 compares the two.
+ * Stops starting new items after the first failure and rejects with it.
+ */
+export function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let next = 0;
+    let inFlight = 0;
+    let refillDue = false;
+    let failed = false;
+    const refill = () => {
+      refillDue = false;
+      while (!failed && inFlight < limit && next < items.length) {
+        const item = items[next++] as T;
+        inFlight++;
+        fn(item).then(settle, (err: unknown) => {
+          failed = true;
+          reject(err);
+        });
+      }
+      if (inFlight === 0 && next >= items.length && !failed) resolve();
+    };
+    const settle = () => {
+      inFlight--;
+      if (refillDue || failed) return;
+      refillDue = true;
+      setImmediate(refill);
+    };
+    refill();
+  });
 }
 
 export interface FanoutResult {
