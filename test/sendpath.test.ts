@@ -185,6 +185,42 @@ describe('exactly once without a transaction', () => {
   });
 });
 
+describe('a first attempt, written in one round', () => {
+  it('stores one message however many first attempts share a clientMsgId, and withdraws the rest before anyone sees them', async () => {
+    const f = await domainFixture();
+    await ensureRoom(f.deps);
+    await createRoom(f.deps, alice, { id: 'liar', private: false, invite: [] });
+    const tabs = await Promise.all([1, 2, 3].map((i) => seat(f.deps, alice, `tab-${i}`, 'liar')));
+    await seat(f.deps, bob, 'c-bob', 'liar');
+    // A client that reuses an id without `retry`: the server must still store it once.
+    await Promise.all(tabs.map((tab) => perform(f.deps, tab, { action: 'sendmessage', room: 'liar', message: 'same', clientMsgId: 'dup' })));
+    await perform(f.deps, tabs[0]!, { action: 'sendmessage', room: 'liar', message: 'same', clientMsgId: 'dup' });
+    const acks = tabs.flatMap((t) => ofType(f.notifier.sent.get(t.connectionId) ?? [], 'ack'));
+    expect(acks).toHaveLength(4);
+    expect(new Set(acks.map((a) => a.id)).size).toBe(1);
+    expect(acks.filter((a) => !a.duplicate)).toHaveLength(1);
+    expect(messagesTo(f, 'c-bob').map((m) => m.text)).toEqual(['same']);
+    const page = await history(f.deps, 'liar', { after: 0 });
+    expect(page.messages.map((m) => m.text)).toEqual(['same']);
+    expect(page.messages.length + page.skipped.length).toBe(4);
+  });
+
+  it('takes the two-round path for a frame marked retry, so an original that landed is answered, not withdrawn', async () => {
+    const f = await domainFixture();
+    await ensureRoom(f.deps);
+    await createRoom(f.deps, alice, { id: 'retry', private: false, invite: [] });
+    const tab = await seat(f.deps, alice, 'tab', 'retry');
+    await perform(f.deps, tab, { action: 'sendmessage', room: 'retry', message: 'once', clientMsgId: 'r1' });
+    const calls = countCalls(f.deps);
+    await perform(f.deps, tab, { action: 'sendmessage', room: 'retry', message: 'once', clientMsgId: 'r1', retry: true });
+    // The key is tried first and found taken: the message is never written a second time.
+    expect(calls.names.filter((n) => n === 'PutCommand')).toHaveLength(2);
+    const acks = ofType(f.notifier.sent.get('tab') ?? [], 'ack');
+    expect(acks.map((a) => a.duplicate)).toEqual([false, true]);
+    expect((await history(f.deps, 'retry', { after: 0 })).messages.map((m) => m.text)).toEqual(['once']);
+  });
+});
+
 describe('who gets a copy', () => {
   it('sends a named message to the sender only as its ack, and to its other sockets as a message', async () => {
     const f = await domainFixture();

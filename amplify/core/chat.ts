@@ -156,7 +156,7 @@ async function send(deps: ChatDeps, caller: Caller, action: ActionOf<'sendmessag
   const reservation = early ? unwrap(await early) : await reserveSeq(deps, room);
   const recipients = recipientsAt(deps, room, reservation);
   recipients.catch(() => undefined);
-  const { message, duplicate } = await storeMessage(deps, room, reservation.seq, caller, action.message, action.clientMsgId, ts);
+  const { message, duplicate } = await storeMessage(deps, room, reservation.seq, caller, action.message, action.clientMsgId, ts, action.retry !== true);
   // A client that names its message (clientMsgId) builds it from the ack, so its own socket gets no
   // copy; a tutorial client (wscat) does get its message back, as the tutorial's chat sends it.
   const self = action.clientMsgId ? caller.connectionId : undefined;

@@ -106,6 +106,8 @@ export async function storeMessage(
   text: string,
   clientMsgId: string | undefined,
   ts: number,
+  /** The client says this clientMsgId was never sent before (see `firstAttempt` below). */
+  firstAttempt = false,
 ): Promise<Posted> {
   const message: ChatMessage = { room, seq, id: randomUUID(), senderId: sender.userId, senderName: sender.userName, text, ts };
   const put = (m: ChatMessage) =>
@@ -117,6 +119,7 @@ export async function storeMessage(
       }),
     );
   try {
+    if (clientMsgId && firstAttempt) return await storeFirstAttempt(deps, room, message, clientMsgId, put);
     if (clientMsgId) {
       const claimed = await claimKey(deps, room, sender.userId, clientMsgId, seq, ts);
       if (claimed !== seq) {
@@ -137,6 +140,54 @@ export async function storeMessage(
   } catch (err) {
     await skip(deps, room, seq).catch(() => undefined);
     throw err;
+  }
+}
+
+/**
+ * A first attempt has no original to race, so its key and its message are
+ * written side by side, one round instead of two. Should the key turn out
+ * taken all the same (a client reusing an id without saying so, or an
+ * original that stalled past its own retry), the message is withdrawn, marked
+ * skipped before anyone is sent it, and the answer is the key's message.
+ */
+async function storeFirstAttempt(
+  deps: ChatDeps,
+  room: string,
+  message: ChatMessage,
+  clientMsgId: string,
+  put: (m: ChatMessage) => Promise<unknown>,
+): Promise<Posted> {
+  const sender = { userId: message.senderId, userName: message.senderName };
+  const [claimed, written] = await Promise.allSettled([claimKey(deps, room, sender.userId, clientMsgId, message.seq, message.ts), put(message)]);
+  if (claimed.status === 'fulfilled' && claimed.value === message.seq) {
+    if (written.status === 'fulfilled') return { message, duplicate: false };
+    // Our key, but not our message: a retry that took this writer for dead wrote it first.
+    if (conditionFailed(written.reason)) {
+      const found = await messageAt(deps, room, message.seq);
+      if (typeof found === 'object') return { message: found, duplicate: true };
+    }
+    // The caller marks the seq skipped; a retry then finds the key naming a skip and moves it.
+    throw written.reason;
+  }
+  if (written.status === 'fulfilled') await withdraw(deps, room, message);
+  if (claimed.status === 'rejected') throw claimed.reason;
+  await skip(deps, room, message.seq);
+  return completeEarlier(deps, room, sender, message.text, clientMsgId, claimed.value, message.ts);
+}
+
+/** Turns a message nobody was sent into a skip, unless it is no longer ours. */
+async function withdraw(deps: ChatDeps, room: string, message: ChatMessage): Promise<void> {
+  try {
+    await deps.db.send(
+      new PutCommand({
+        TableName: deps.tables.chat,
+        Item: { ...keys.message(room, message.seq), roomId: room, seq: message.seq, skipped: true, ts: deps.now() },
+        ConditionExpression: 'id = :id',
+        ExpressionAttributeValues: { ':id': message.id },
+      }),
+    );
+  } catch (err) {
+    if (!conditionFailed(err)) throw err;
   }
 }
 

@@ -130,6 +130,8 @@ export const SendMessageSchema = v.object({
   message: MessageText,
   room: v.optional(RoomIdSchema),
   clientMsgId: v.optional(ClientMsgId),
+  /** Set when this clientMsgId was sent before: the server then takes the path that a stored original cannot race. */
+  retry: v.optional(v.boolean('retry must be true or false')),
   reqId: ReqId,
 });
 export const JoinRoomSchema = v.object({ action: v.literal('joinroom'), room: RoomIdSchema, reqId: ReqId });

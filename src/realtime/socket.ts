@@ -75,6 +75,8 @@ interface Outgoing {
   frame: string;
   inflight: boolean;
   attempts: number;
+  /** Sent at least once, by this outbox or before a manual retry. */
+  sent?: boolean;
   ackTimer?: ReturnType<typeof setTimeout>;
   retryTimer?: ReturnType<typeof setTimeout>;
 }
@@ -122,6 +124,8 @@ const MAX_RETRIES = 5;
 /** Hole re-checks: holeRetryMs doubling 6 times spans ~63 s at the default, past the server's 30 s settle time. */
 const MAX_STALLS = 6;
 const encoder = new TextEncoder();
+/** The same sendmessage frame, marked as sent before. */
+const retryFrame = (frame: string): string => JSON.stringify({ ...(JSON.parse(frame) as object), retry: true });
 
 export function newId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
@@ -595,8 +599,10 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
   private pump(sync: RoomSync): void {
     const head = sync.outbox[0];
     if (!head || head.inflight || head.retryTimer || !sync.joined || !this.connection.isOpen) return;
-    if (!this.connection.send(head.frame)) return;
+    // Once a frame may have reached the server, every later copy says so (see `retry` in the protocol).
+    if (!this.connection.send(head.sent ? retryFrame(head.frame) : head.frame)) return;
     head.inflight = true;
+    head.sent = true;
     head.attempts++;
     head.ackTimer = setTimeout(() => {
       head.inflight = false;

@@ -98,6 +98,8 @@ describe('ChatSocket against a real WebSocket server', () => {
     await waitFor(() => expect(acks).toEqual([{ room: 'lobby', clientMsgId: id, seq: 1, id: expect.any(String), ts: expect.any(Number) }]));
     const resends = server.log.filter((l) => l.action.action === 'sendmessage');
     expect(resends).toHaveLength(2);
+    // Only the copy after the first says it may have been seen (the server then takes its strict path).
+    expect(resends.map((l) => ('retry' in l.action ? l.action.retry : undefined))).toEqual([undefined, true]);
     expect(server.messages('lobby')).toHaveLength(1);
     await waitFor(() => expect(a.seqs('lobby')).toEqual([1]));
   });
@@ -235,6 +237,8 @@ describe('ChatSocket against a real WebSocket server', () => {
     await waitFor(() => expect(server.messages('lobby')).toHaveLength(1));
     const ids = server.log.flatMap((l) => (l.action.action === 'sendmessage' ? [l.action.clientMsgId] : []));
     expect(new Set(ids)).toEqual(new Set([id]));
+    const sends = server.log.filter((l) => l.action.action === 'sendmessage');
+    expect(sends.at(-1)?.action).toMatchObject({ retry: true });
   });
 
   it('refuses what can never be sent with a typed local error, before touching the socket', async () => {
