@@ -11,7 +11,7 @@ import { registerConnection } from '../amplify/core/connections';
 import type { ChatDeps } from '../amplify/core/deps';
 import { keys } from '../amplify/core/keys';
 import { history, postMessage } from '../amplify/core/messages';
-import { BUCKETS, consume } from '../amplify/core/ratelimit';
+import { admitLocally, BUCKETS, consume, LocalAdmission } from '../amplify/core/ratelimit';
 import { createRoom, ensureRoom } from '../amplify/core/rooms';
 import { claimName } from '../amplify/core/users';
 import { code, domainFixture, ofType, type DomainFixture } from './support/domain';
@@ -99,6 +99,27 @@ describe('recipients a container remembers', () => {
     expect(tries()).toBe(before + 1);
     await perform(f.deps, sender, { action: 'sendmessage', room: 'gone', message: 'three', clientMsgId: 'm3' });
     expect(tries()).toBe(before + 1);
+  });
+});
+
+describe('the rate limit', () => {
+  it('charges a busy sender one write, not a refused conditional write first', async () => {
+    const f = await domainFixture();
+    const deps = { ...f.deps, admission: new LocalAdmission() };
+    const calls = countCalls(deps);
+    const updates = () => calls.names.filter((n) => n === 'UpdateCommand').length;
+    admitLocally(deps, alice.userId);
+    await consume(deps, alice.userId, BUCKETS.actions);
+    expect(updates()).toBe(1);
+    // Same instant: the schedule is now ahead of the clock, and this container knows it.
+    admitLocally(deps, alice.userId);
+    await consume(deps, alice.userId, BUCKETS.actions);
+    expect(updates()).toBe(2);
+    // Later, idle again: the idle branch goes first again.
+    f.clock.now += 10_000;
+    admitLocally(deps, alice.userId);
+    await consume(deps, alice.userId, BUCKETS.actions);
+    expect(updates()).toBe(3);
   });
 });
 

@@ -78,6 +78,16 @@ export class LocalAdmission {
     return Math.max(retryAfterMs, this.reportEveryMs);
   }
 
+  /**
+   * Whether this container last saw the user's schedule ahead of `now` (taking
+   * the action just checked back out): a hint for which branch of the shared
+   * bucket's update to try first, since a failed conditional write is billed too.
+   */
+  busy(userId: string, now: number, limit: RateLimit = BUCKETS.actions): boolean {
+    const tat = this.tat.get(userId);
+    return tat !== undefined && tat - 1000 / limit.perSecond > now;
+  }
+
   /** Milliseconds to wait, or 0 if this container has no objection. */
   check(userId: string, now: number, limit: RateLimit = BUCKETS.actions): number {
     const result = gcra(this.tat.get(userId), now, limit);
@@ -120,16 +130,16 @@ export async function consume(deps: ChatDeps, userId: string, bucket: Bucket, co
     }
   };
   // Idle: the bucket is full, start a fresh schedule from now.
-  const fresh = await attempt('SET #t = :next', 'attribute_not_exists(#t) OR #t <= :now', { ':next': now + cost * interval, ':now': now });
-  if (!fresh) return;
+  const idle = () => attempt('SET #t = :next', 'attribute_not_exists(#t) OR #t <= :now', { ':next': now + cost * interval, ':now': now });
   // Busy but within the burst: push the schedule back by `cost` intervals.
-  const busy = await attempt('SET #t = #t + :inc', '#t > :now AND #t <= :limit', {
-    ':inc': cost * interval,
-    ':now': now,
-    ':limit': ceiling - cost * interval,
-  });
-  if (!busy) return;
-  const tat = Number(busy.old?.[bucket.attribute]?.N ?? ceiling);
+  const busy = () =>
+    attempt('SET #t = #t + :inc', '#t > :now AND #t <= :limit', { ':inc': cost * interval, ':now': now, ':limit': ceiling - cost * interval });
+  // One branch fits; try first the one this container's memory predicts, so a busy sender pays one write, not two.
+  const [first, second] = bucket === BUCKETS.actions && deps.admission?.busy(userId, now) ? [busy, idle] : [idle, busy];
+  if (!(await first())) return;
+  const refused = await second();
+  if (!refused) return;
+  const tat = Number(refused.old?.[bucket.attribute]?.N ?? ceiling);
   const result = gcra(tat, now, bucket, cost);
   throw refuse('waitMs' in result ? result.waitMs : 1);
 }
