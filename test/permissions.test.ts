@@ -278,8 +278,15 @@ describe('every AWS call the handlers make, on every path', () => {
 
     // The per-user socket cap: a slot held by a connection whose row is gone is freed; past the cap, 429.
     for (let i = 0; i < LIMITS.maxConnectionsPerUser; i++) await client('perm-many');
-    const manyIds = stack.gateway.listConnections().filter((c) => c.authorizer.userName === 'perm-many').map((c) => c.connectionId);
-    await db.send(new DeleteCommand({ TableName: stack.tables.connections, Key: keys.connection(manyIds[0]!) }));
+    const many = stack.gateway.listConnections().filter((c) => c.authorizer.userName === 'perm-many');
+    const lost = many[0]!.connectionId;
+    await db.send(new DeleteCommand({ TableName: stack.tables.connections, Key: keys.connection(lost) }));
+    // As a $disconnect lost long ago would leave it: the slot's stamp is older than the $connect window.
+    const userKey = keys.user(String(many[0]!.authorizer.userId));
+    const slots = (await db.send(new GetCommand({ TableName: stack.tables.connections, Key: userKey }))).Item?.conns as Set<string>;
+    const slot = [...slots].find((s) => s.startsWith(`${lost}@`))!;
+    await db.send(new UpdateCommand({ TableName: stack.tables.connections, Key: userKey, UpdateExpression: 'DELETE conns :s', ExpressionAttributeValues: { ':s': new Set([slot]) } }));
+    await db.send(new UpdateCommand({ TableName: stack.tables.connections, Key: userKey, UpdateExpression: 'ADD conns :s', ExpressionAttributeValues: { ':s': new Set([`${lost}@1`]) } }));
     await client('perm-many');
     expect(await TestClient.refusal(`${stack.websocketUrl}?token=${encodeURIComponent(await stack.token('perm-many'))}`)).toBe(429);
 

@@ -63,74 +63,83 @@ export interface Registered extends Connection {
 }
 
 /**
- * Stores the connection and takes one of the user's connection slots in one
- * transaction (a slot never exists without its row, which is how a lost
- * $disconnect's slot is told from a live one), and beside it seats the
- * connection in the lobby, as the tutorial expects. A lobby row left by a
- * refused or failed registration is deleted again. Then the lobby's
- * membership version moves, so every send sequenced after this returns
- * reaches the socket live; the user's slot count is read meanwhile.
+ * A slot in the user row's `conns` set: the connection id and when it
+ * connected, so a slot whose row is missing can be told from one whose row is
+ * still being written (see releaseDeadSlots). Slots written before the stamp
+ * are bare ids.
+ */
+const slotOf = (connectionId: string, connectedAt: number) => `${connectionId}@${connectedAt}`;
+function parseSlot(slot: string): { connectionId: string; connectedAt?: number } {
+  const at = slot.lastIndexOf('@');
+  return at < 0 ? { connectionId: slot } : { connectionId: slot.slice(0, at), connectedAt: Number(slot.slice(at + 1)) };
+}
+
+/**
+ * Stores the connection, seats it in the lobby (as the tutorial expects) and
+ * takes one of the user's connection slots: three plain writes side by side,
+ * since none needs another's condition (a transaction would also be billed
+ * double). If the slot is refused (the user is at the cap) the two rows are
+ * deleted again; if a row write fails, the connection is removed. A writer
+ * that dies halfway leaves rows that TTL and the fan-out's pruning remove, or
+ * a stamped slot without a row, which the next connection at the cap frees
+ * once it is older than the $connect window. Then the lobby's membership
+ * version moves, so every send sequenced after this returns reaches the socket live.
  */
 export async function registerConnection(deps: ChatDeps, connectionId: string, who: Authenticated, room = DEFAULT_ROOM): Promise<Registered> {
   const now = deps.now();
   const expiresAt = expiresAtFrom(now);
   const identity = { userId: who.userId, userName: who.userName };
-  const register = () =>
-    deps.db.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Put: {
-              TableName: deps.tables.connections,
-              Item: {
-                ...keys.connection(connectionId),
-                connectionId,
-                ...identity,
-                rooms: new Set([room]),
-                currentRoom: room,
-                connectedAt: now,
-                expiresAt,
-                ...(who.tokenExp !== undefined ? { tokenExp: who.tokenExp } : {}),
-              },
-            },
-          },
-          {
-            Update: {
-              TableName: deps.tables.connections,
-              Key: keys.user(who.userId),
-              UpdateExpression: 'ADD conns :id SET expiresAt = :exp',
-              ConditionExpression: 'attribute_not_exists(conns) OR size(conns) < :cap',
-              ExpressionAttributeValues: { ':id': new Set([connectionId]), ':exp': expiresAt, ':cap': LIMITS.maxConnectionsPerUser },
-            },
-          },
-        ],
-      }),
-    );
-  const seat = deps.db.send(new PutCommand({ TableName: deps.tables.connections, Item: presenceItem(room, connectionId, identity, now, expiresAt) }));
-  const [registered, seated] = await Promise.allSettled([register(), seat]);
-  const unseat = () => dropRoomRow(deps, room, connectionId);
-  const fail = async (err: unknown): Promise<never> => {
-    await unseat().catch(() => undefined);
+  const rows = [
+    {
+      ...keys.connection(connectionId),
+      connectionId,
+      ...identity,
+      rooms: new Set([room]),
+      currentRoom: room,
+      connectedAt: now,
+      expiresAt,
+      ...(who.tokenExp !== undefined ? { tokenExp: who.tokenExp } : {}),
+    },
+    presenceItem(room, connectionId, identity, now, expiresAt),
+  ];
+  /** The user's slot count after taking one, or undefined at the cap. */
+  const takeSlot = async (): Promise<number | undefined> => {
+    try {
+      const res = await deps.db.send(
+        new UpdateCommand({
+          TableName: deps.tables.connections,
+          Key: keys.user(who.userId),
+          UpdateExpression: 'ADD conns :slot SET expiresAt = :exp',
+          ConditionExpression: 'attribute_not_exists(conns) OR size(conns) < :cap',
+          ExpressionAttributeValues: { ':slot': new Set([slotOf(connectionId, now)]), ':exp': expiresAt, ':cap': LIMITS.maxConnectionsPerUser },
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      );
+      return stringSet(res.Attributes?.conns).length;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return undefined;
+      throw err;
+    }
+  };
+  const [slot, ...written] = await Promise.allSettled([
+    takeSlot(),
+    ...rows.map((Item) => deps.db.send(new PutCommand({ TableName: deps.tables.connections, Item }))),
+  ]);
+  const unwritten = written.find((w) => w.status === 'rejected');
+  if (unwritten) {
+    await removeConnection(deps, connectionId).catch(() => undefined);
+    await dropRoomRow(deps, room, connectionId).catch(() => undefined);
+    throw unwritten.reason;
+  }
+  const unseat = async (err: unknown): Promise<never> => {
+    await removeConnection(deps, connectionId).catch(() => undefined);
     throw err;
   };
-  if (registered.status === 'rejected') {
-    if (!cancelledAt(registered.reason, 1)) return fail(registered.reason);
-    const atCap = new ProtocolError('too_many_connections', `At most ${LIMITS.maxConnectionsPerUser} open connections per user`);
-    if ((await releaseDeadSlots(deps, who.userId)) === 0) return fail(atCap);
-    try {
-      await register();
-    } catch (again) {
-      return fail(cancelledAt(again, 1) ? atCap : again);
-    }
-  }
-  if (seated.status === 'rejected') {
-    await removeConnection(deps, connectionId).catch(() => undefined);
-    throw seated.reason;
-  }
-  const [, user] = await Promise.all([
-    bumpMembers(deps, room),
-    deps.db.send(new GetCommand({ TableName: deps.tables.connections, Key: keys.user(who.userId), ProjectionExpression: 'conns', ConsistentRead: true })),
-  ]);
+  if (slot.status === 'rejected') return unseat(slot.reason);
+  let taken = slot.value;
+  if (taken === undefined && (await releaseDeadSlots(deps, who.userId)) > 0) taken = await takeSlot().catch(unseat);
+  if (taken === undefined) return unseat(new ProtocolError('too_many_connections', `At most ${LIMITS.maxConnectionsPerUser} open connections per user`));
+  await bumpMembers(deps, room);
   return {
     connectionId,
     ...identity,
@@ -139,29 +148,33 @@ export async function registerConnection(deps: ChatDeps, connectionId: string, w
     connectedAt: now,
     expiresAt,
     tokenExp: who.tokenExp,
-    otherSockets: Math.max(0, stringSet(user.Item?.conns).length - 1),
+    otherSockets: taken - 1,
   };
 }
 
-/** Frees the slots of connections whose rows are gone or expired; returns how many. */
+/**
+ * Frees the slots of connections whose rows are gone or expired; returns how
+ * many. A stamped slot younger than the $connect window is spared: its row
+ * may still be on its way.
+ */
 async function releaseDeadSlots(deps: ChatDeps, userId: string): Promise<number> {
   const user = await deps.db.send(new GetCommand({ TableName: deps.tables.connections, Key: keys.user(userId), ConsistentRead: true }));
-  const ids = stringSet(user.Item?.conns);
-  const rows = await batchGetAll(deps.db, deps.tables.connections, ids.map(keys.connection));
+  const slots = stringSet(user.Item?.conns).map((slot) => ({ slot, ...parseSlot(slot) }));
+  const rows = await batchGetAll(deps.db, deps.tables.connections, slots.map((s) => keys.connection(s.connectionId)));
   const now = deps.now();
   const live = new Set(rows.filter((r) => alive(r.expiresAt, now)).map((r) => String(r.connectionId)));
-  const dead = ids.filter((id) => !live.has(id));
-  if (dead.length > 0) await releaseSlots(deps, userId, dead);
+  const dead = slots.filter((s) => !live.has(s.connectionId) && (s.connectedAt === undefined || s.connectedAt < now - CONNECT_WINDOW_MS));
+  if (dead.length > 0) await releaseSlots(deps, userId, dead.map((s) => s.slot));
   return dead.length;
 }
 
-function releaseSlots(deps: ChatDeps, userId: string, connectionIds: string[]) {
+function releaseSlots(deps: ChatDeps, userId: string, slots: string[]) {
   return deps.db.send(
     new UpdateCommand({
       TableName: deps.tables.connections,
       Key: keys.user(userId),
-      UpdateExpression: 'DELETE conns :ids',
-      ExpressionAttributeValues: { ':ids': new Set(connectionIds) },
+      UpdateExpression: 'DELETE conns :slots',
+      ExpressionAttributeValues: { ':slots': new Set(slots) },
     }),
   );
 }
@@ -300,7 +313,8 @@ export async function removeConnection(
   const who = { userId: String(old.userId), userName: String(old.userName) };
   await Promise.all([
     batchDeleteAll(deps.db, deps.tables.connections, rooms.map((r) => keys.roomConnection(r, connectionId))),
-    releaseSlots(deps, who.userId, [connectionId]),
+    // Both spellings: a slot taken before slots were stamped is the bare id.
+    releaseSlots(deps, who.userId, [connectionId, ...(typeof old.connectedAt === 'number' ? [slotOf(connectionId, old.connectedAt)] : [])]),
   ]);
   return { who, rooms };
 }

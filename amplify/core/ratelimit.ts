@@ -135,11 +135,15 @@ export async function consume(deps: ChatDeps, userId: string, bucket: Bucket, co
   const busy = () =>
     attempt('SET #t = #t + :inc', '#t > :now AND #t <= :limit', { ':inc': cost * interval, ':now': now, ':limit': ceiling - cost * interval });
   // One branch fits; try first the one this container's memory predicts, so a busy sender pays one write, not two.
-  const [first, second] = bucket === BUCKETS.actions && deps.admission?.busy(userId, now) ? [busy, idle] : [idle, busy];
-  if (!(await first())) return;
-  const refused = await second();
-  if (!refused) return;
-  const tat = Number(refused.old?.[bucket.attribute]?.N ?? ceiling);
+  // The schedule only moves forward: once the idle branch has failed, the busy branch alone decides.
+  const attempts = bucket === BUCKETS.actions && deps.admission?.busy(userId, now) ? [busy, idle, busy] : [idle, busy];
+  let old: Record<string, { N?: string }> | undefined;
+  for (const next of attempts) {
+    const refused = await next();
+    if (!refused) return;
+    old = refused.old as typeof old;
+  }
+  const tat = Number(old?.[bucket.attribute]?.N ?? ceiling);
   const result = gcra(tat, now, bucket, cost);
   throw refuse('waitMs' in result ? result.waitMs : 1);
 }
