@@ -47,6 +47,9 @@ export class Connection extends Emitter<ConnectionEvents> {
   private networkUp = true;
   private everOpened = false;
   private attempt = 0;
+  /** When this socket last sent a frame, and the latest send that a frame was heard after. */
+  private lastSentAt = 0;
+  private answeredSentAt = 0;
   /** Bumped whenever a socket or URL lookup is abandoned, so its late callbacks are ignored. */
   private generation = 0;
   /** The server is ending this socket's session: send nothing more on it, and come back at once when it closes. */
@@ -137,6 +140,7 @@ export class Connection extends Emitter<ConnectionEvents> {
   send(frame: string): boolean {
     if (!this.isOpen || !this.ws) return false;
     this.ws.send(frame);
+    this.lastSentAt = Date.now();
     return true;
   }
 
@@ -182,13 +186,14 @@ export class Connection extends Emitter<ConnectionEvents> {
       this.everOpened = true;
       this.setState('online');
       this.timers.stable = setTimeout(() => (this.attempt = 0), this.opts.stableMs);
-      this.timers.heartbeat = setInterval(() => this.ping(), this.opts.heartbeatMs);
+      this.timers.heartbeat = setInterval(() => this.heartbeat(), this.opts.heartbeatMs);
       this.emit('open', undefined);
     };
     ws.onmessage = (ev) => {
       if (gen !== this.generation) return;
       // Any frame proves the socket alive, not only a pong.
       this.clear('pong');
+      this.answeredSentAt = this.lastSentAt;
       let event: ServerEvent;
       try {
         event = JSON.parse(String(ev.data)) as ServerEvent;
@@ -201,6 +206,17 @@ export class Connection extends Emitter<ConnectionEvents> {
       if (gen === this.generation) this.down(ev.code, ev.reason);
     };
     ws.onerror = () => undefined; // a close event always follows
+  }
+
+  /**
+   * A ping costs two billed messages, so it is skipped when this interval
+   * already had both halves of its job: a frame sent (which keeps API
+   * Gateway's idle timer from firing) and a frame heard after it (which
+   * proves the link alive).
+   */
+  private heartbeat(): void {
+    if (this.answeredSentAt > Date.now() - this.opts.heartbeatMs) return;
+    this.ping();
   }
 
   private ping(): void {

@@ -291,6 +291,29 @@ describe('ChatSocket against a real WebSocket server', () => {
     expect(a.urlTimes.at(-1)! - droppedLate).toBeLessThan(150); // not the 200 it had backed off to
   });
 
+  it('skips the heartbeat ping while frames go out and answers come back, and pings once idle', async () => {
+    const a = client('alice', { heartbeatMs: 60 });
+    a.socket.start();
+    await waitFor(() => expect(a.socket.state).toBe('online'));
+    const pings = () => server.log.filter((l) => l.action.action === 'ping').length;
+    const before = pings();
+    // Ten heartbeat intervals of traffic, each message waiting for its ack.
+    for (let i = 0; i < 30; i++) {
+      const acked = new Promise<void>((resolve) => {
+        const off = a.socket.on('ack', () => {
+          off();
+          resolve();
+        });
+      });
+      a.socket.sendMessage('lobby', `busy ${i}`);
+      await acked;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // The old heartbeat pinged every interval regardless: about ten here. A stalled loop may cost one.
+    expect(pings() - before).toBeLessThanOrEqual(1);
+    await waitFor(() => expect(pings() - before).toBeGreaterThanOrEqual(2));
+  });
+
   it('detects a half-open socket by its missing pong and reconnects', async () => {
     const a = client('alice', { heartbeatMs: 60, pongTimeoutMs: 80 });
     a.socket.start();
