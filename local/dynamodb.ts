@@ -86,7 +86,7 @@ export async function createTable(client: DynamoDBClient, shape: TableShape, nam
               { AttributeName: g.partitionKey, KeyType: 'HASH' },
               { AttributeName: g.sortKey, KeyType: 'RANGE' },
             ],
-            Projection: { ProjectionType: 'ALL' },
+            Projection: { ProjectionType: g.projection },
           }))
         : undefined,
     }),

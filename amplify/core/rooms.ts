@@ -226,9 +226,16 @@ export async function listRooms(deps: ChatDeps, userId: string, cursor?: string)
     const need = max - read.length;
     // One more than needed to know whether there are more, and one for the lobby, already listed first.
     const items = await byGsi1(deps, keys.publicRoomsGsi, at?.group === 'p' ? at.after : undefined, need + 2);
-    const others = items.filter((item) => String(item.gsi1sk) !== DEFAULT_ROOM);
+    const others = items.map((item) => String(item.gsi1sk)).filter((id) => id !== DEFAULT_ROOM);
     more = others.length > need;
-    for (const item of others.slice(0, need)) read.push({ room: summary(toRoom(item)), resume: `p:${String(item.gsi1sk)}` });
+    // The index holds keys only (tables.ts), so the rooms themselves come from one BatchGet.
+    const page = others.slice(0, need);
+    const metas = await batchGetAll(deps.db, deps.tables.chat, page.map((id) => keys.roomMeta(id)));
+    const byId = new Map(metas.map((item) => [String(item.roomId), toRoom(item)]));
+    for (const id of page) {
+      const room = byId.get(id);
+      read.push({ ...(room && !room.private ? { room: summary(room) } : {}), resume: `p:${id}` });
+    }
   }
   const fitted = fitBudget(read, (r) => (r.room ? jsonBytes(r.room) : 0));
   const rooms = fitted.kept.flatMap((r) => (r.room ? [r.room] : []));

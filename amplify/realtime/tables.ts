@@ -9,7 +9,12 @@ export interface TableShape {
   partitionKey: string;
   sortKey: string;
   ttlAttribute: string;
-  globalSecondaryIndexes: { indexName: string; partitionKey: string; sortKey: string }[];
+  /**
+   * KEYS_ONLY: the index only finds ids (reads then BatchGet the items), so a
+   * write that changes an item's other attributes (a room's lastSeq on every
+   * message) never also writes the index, which would bill a second unit.
+   */
+  globalSecondaryIndexes: { indexName: string; partitionKey: string; sortKey: string; projection: 'KEYS_ONLY' }[];
   /** Global-table ready: replicated across regions when Parley goes multi-region. */
   global: boolean;
 }
@@ -45,7 +50,7 @@ export const CHAT_TABLE: TableShape = {
   partitionKey: 'pk',
   sortKey: 'sk',
   ttlAttribute: 'expiresAt',
-  globalSecondaryIndexes: [{ indexName: 'gsi1', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' }],
+  globalSecondaryIndexes: [{ indexName: 'gsi1', partitionKey: 'gsi1pk', sortKey: 'gsi1sk', projection: 'KEYS_ONLY' }],
   global: true,
 };
 
