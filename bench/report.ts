@@ -1,7 +1,8 @@
 /**
  * Results as a table (stdout), JSON and a hand-written SVG chart. Every row
- * holds Parley's figure and the baseline's; "advantage" is how many times
- * better Parley is (>1) or worse (<1), whichever direction is better.
+ * holds Parley's figure and the baseline's, and where measured the floor's;
+ * "advantage" is how many times better Parley is than the baseline (>1) or
+ * worse (<1), whichever direction is better.
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +18,11 @@ export interface Row {
   better: Better;
   /** What the baseline column holds when it is not the tutorial design as such. */
   baselineLabel?: string;
+  /**
+   * The floor: an echo handler on the same local gateway, no database (bench/floor.ts).
+   * What any design pays here; Parley's figure reads as this plus its own cost.
+   */
+  floor?: number | null;
   /** False where a ratio means nothing (percent changes, say): no advantage is shown. */
   ratio?: boolean;
   goal?: { text: string; met: boolean | null };
@@ -73,9 +79,10 @@ const goalText = (row: Row) => (row.goal ? `${row.goal.met === null ? '?' : row.
 
 // ---------------------------------------------------------------- table
 
-function pad(cells: string[][]): string[] {
+/** Columns 2 to `lastNumeric` hold numbers and are right-aligned. */
+function pad(cells: string[][], lastNumeric = 4): string[] {
   const widths = cells[0]!.map((_, i) => Math.max(...cells.map((r) => [...(r[i] ?? '')].length)));
-  return cells.map((r) => r.map((c, i) => (i >= 2 && i <= 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd());
+  return cells.map((r) => r.map((c, i) => (i >= 2 && i <= lastNumeric ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd());
 }
 
 export function renderTable(results: Results): string {
@@ -84,6 +91,7 @@ export function renderTable(results: Results): string {
     `Parley bench (${results.mode} mode), ${results.generatedAt}, ${results.seconds.toFixed(0)} s`,
     `Machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, Node ${m.node}, ${m.platform}, load average ${m.loadAverage.join(' / ')} at start, ${results.loadAverageAtEnd.join(' / ')} at end`,
     'Advantage: how many times better Parley is than the baseline column (lower is better unless marked ↑).',
+    'Floor, where shown: an echo handler on the same local gateway with no database, which any design pays here.',
     '',
   ];
   for (const f of results.figures) {
@@ -91,18 +99,21 @@ export function renderTable(results: Results): string {
     out.push(...wrap(`How: ${f.method}`, 110, '   '));
     if (f.error) out.push(...f.error.split('\n').slice(0, 4).map((l, i) => `   ${i === 0 ? 'ERROR: ' : '  '}${l.trim()}`));
     if (f.rows.length) {
+      // The floor column only where a figure measured one.
+      const floor = f.rows.some((r) => r.floor !== undefined);
       const cells = [
-        ['metric', 'unit', 'Parley', 'baseline', 'advantage', 'goal'],
+        ['metric', 'unit', 'Parley', 'baseline', ...(floor ? ['floor'] : []), 'advantage', 'goal'],
         ...f.rows.map((r) => [
           `${r.metric}${r.better === 'higher' ? ' ↑' : ''}${r.baselineLabel ? ` (baseline: ${r.baselineLabel})` : ''}`,
           r.unit,
           formatNumber(r.parley),
           formatNumber(r.baseline),
+          ...(floor ? [r.floor === undefined ? '' : formatNumber(r.floor)] : []),
           formatAdvantage(r),
           goalText(r),
         ]),
       ];
-      out.push(...pad(cells).map((l) => `   ${l}`));
+      out.push(...pad(cells, floor ? 5 : 4).map((l) => `   ${l}`));
     }
     for (const n of f.notes) out.push(...wrap(`- ${n}`, 110, '   '));
     out.push('');
@@ -126,7 +137,7 @@ function wrap(text: string, width: number, indent: string): string[] {
 // ---------------------------------------------------------------- SVG
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const COLORS = { parley: '#4f46e5', baseline: '#9ca3af', text: '#111827', muted: '#6b7280', met: '#059669', missed: '#dc2626' };
+const COLORS = { parley: '#4f46e5', baseline: '#9ca3af', floor: '#f59e0b', text: '#111827', muted: '#6b7280', met: '#059669', missed: '#dc2626' };
 
 /**
  * One pair of bars per row, each pair scaled to its own larger value, so
@@ -151,6 +162,8 @@ export function renderSvg(results: Results): string {
   text(34, y, 'Parley', 'font-size="12"');
   parts.push(`<rect x="96" y="${y - 10}" width="12" height="12" fill="${COLORS.baseline}"/>`);
   text(114, y, 'baseline (tutorial design, or the named alternative)', 'font-size="12"');
+  parts.push(`<rect x="450" y="${y - 11}" width="3" height="14" fill="${COLORS.floor}"/>`);
+  text(460, y, 'floor (echo handler, same gateway)', 'font-size="12"');
   text(W - 16, y, 'advantage: × better for Parley', `font-size="12" text-anchor="end" fill="${COLORS.muted}"`);
   y += 16;
 
@@ -161,7 +174,7 @@ export function renderSvg(results: Results): string {
     y += 8;
     for (const r of rows) {
       const top = y + 6;
-      const scale = Math.max(Math.abs(r.parley ?? 0), Math.abs(r.baseline ?? 0)) || 1;
+      const scale = Math.max(Math.abs(r.parley ?? 0), Math.abs(r.baseline ?? 0), Math.abs(r.floor ?? 0)) || 1;
       const label = `${r.metric}${r.baselineLabel ? ` vs ${r.baselineLabel}` : ''}`;
       text(16, top + 14, label.length > 62 ? `${label.slice(0, 61)}…` : label, 'font-size="11"');
       const bar = (value: number | null, yy: number, color: string) => {
@@ -171,6 +184,11 @@ export function renderSvg(results: Results): string {
       };
       bar(r.parley, top, COLORS.parley);
       bar(r.baseline, top + 12, COLORS.baseline);
+      // The floor as a tick across both bars: what lies left of it any design pays here.
+      if (typeof r.floor === 'number' && Number.isFinite(r.floor)) {
+        const fx = barX + (Math.abs(r.floor) / scale) * barW;
+        parts.push(`<rect x="${(fx - 1).toFixed(1)}" y="${top - 2}" width="2" height="26" fill="${COLORS.floor}"><title>${esc(`floor ${formatNumber(r.floor)} ${r.unit}`)}</title></rect>`);
+      }
       const adv = formatAdvantage(r);
       const goal = r.goal ? (r.goal.met === null ? '' : r.goal.met ? ' ✓' : ' ✗') : '';
       const color = r.goal?.met === false ? COLORS.missed : r.goal?.met ? COLORS.met : COLORS.text;
@@ -179,7 +197,7 @@ export function renderSvg(results: Results): string {
     }
   }
   y += 20;
-  text(16, y, 'Each pair of bars is scaled to its own larger value. ✓/✗: the goal for that row. Details: bench/results/latest.json', `font-size="11" fill="${COLORS.muted}"`);
+  text(16, y, 'Each pair of bars is scaled to its own larger value (or the floor\'s). ✓/✗: the goal for that row. Details: bench/results/latest.json', `font-size="11" fill="${COLORS.muted}"`);
   const H = y + 16;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, -apple-system, Segoe UI, sans-serif" fill="${COLORS.text}">`,

@@ -1,6 +1,8 @@
 /**
- * The two designs as the latency, throughput and load figures drive them:
- * how to open clients, put them in a room, and frame a message.
+ * The sides as the latency, throughput and load figures drive them: how to
+ * open clients, put them in a room, and frame a message. Parley, the
+ * baseline (the tutorial's sample) and the floor (an echo handler on the
+ * same gateway, bench/floor.ts), which speaks the baseline's frames.
  */
 import { DEFAULT_ROOM, LIMITS } from '../amplify/core/protocol';
 import { forEachLimit } from '../amplify/core/fanout';
@@ -10,7 +12,7 @@ import { connectMany, type BenchClient } from './client';
 import { baselineMessageText, parleyMessageText } from './deliveries';
 
 export interface Side {
-  name: 'Parley' | 'baseline';
+  name: 'Parley' | 'baseline' | 'floor';
   /** Pulls the bench text out of a frame a member received. */
   extract(frame: string): string | undefined;
   /** The frame that sends `text` to `room`. */
@@ -82,8 +84,13 @@ export const baselineSide: Side = {
   frame: (room, text) => (room ? { action: 'sendmessage', message: text, room } : { action: 'sendmessage', message: text }),
 };
 
-/** Opens `n` baseline clients, optionally all in one room (the tutorial has none; see baseline/handlers.ts). */
-export function connectBaseline(stack: BaselineStack, n: number, room?: string, offset = 0): Promise<BenchClient[]> {
+/** Opens `n` baseline (or floor) clients, optionally all in one room (the tutorial has none; see baseline/handlers.ts). */
+export function connectBaseline(stack: Pick<BaselineStack, 'websocketUrl'>, n: number, room?: string, offset = 0, what = 'baseline'): Promise<BenchClient[]> {
   const url = room ? `${stack.websocketUrl}?room=${encodeURIComponent(room)}` : stack.websocketUrl;
-  return connectMany(n, () => url, `baseline clients${room ? ` (${room})` : ''}`, { concurrency: 16, offset });
+  return connectMany(n, () => url, `${what} clients${room ? ` (${room})` : ''}`, { concurrency: 16, offset });
 }
+
+// ---------------------------------------------------------------- floor
+
+/** The floor speaks the baseline's frames and posts what it posts. */
+export const floorSide: Side = { ...baselineSide, name: 'floor' };

@@ -10,6 +10,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { performance } from 'node:perf_hooks';
 import type { Context } from 'aws-lambda';
 import { WebSocket, WebSocketServer } from 'ws';
 import { LIMITS } from '../amplify/core/protocol';
@@ -111,7 +112,25 @@ export interface GatewayOptions {
   postLatencyMs?: number;
   /** Beyond this many concurrent @connections calls, answer 429 as a throttled account would. */
   maxConcurrentManagementCalls?: number;
+  /** Told what API Gateway and Lambda would meter (see GatewayObserver); none by default. */
+  observer?: GatewayObserver;
   log?: (line: string) => void;
+}
+
+/**
+ * What API Gateway and Lambda meter, as it happens: messages in and out and
+ * each invocation's run time. The bench's cost figure listens; without an
+ * observer (the default) nothing is measured and nothing behaves differently.
+ */
+export interface GatewayObserver {
+  /** A message a client sent, as it arrived (before routing). */
+  messageIn?(connectionId: string, bytes: number): void;
+  /** A message written to a client: a delivered @connections POST, or the gateway's own error frame. */
+  messageOut?(connectionId: string, data: Buffer | string, source: 'post' | 'gateway'): void;
+  /** A Lambda invocation began: `route` is the route key, or '$authorizer'. */
+  invocationStarted?(route: string): void;
+  /** It settled: `ms` from the handler's start until its promise settled (not bounded by the integration timeout). */
+  invocationEnded?(route: string, ms: number, ok: boolean): void;
 }
 
 export interface ConnectionInfo {
@@ -134,6 +153,8 @@ export interface LocalGateway {
   setPostLatency(ms: number): void;
   /** Fault injection: a status for @connections calls to a connection, or undefined to behave normally. */
   setManagementFault(fault: ((connectionId: string) => number | undefined) | undefined): void;
+  /** Replaces the observer (undefined: none). */
+  setObserver(observer: GatewayObserver | undefined): void;
   close(): Promise<void>;
 }
 
@@ -309,6 +330,7 @@ export async function startGateway(options: GatewayOptions): Promise<LocalGatewa
   const counters = { posts: 0, throttled: 0, gone: 0, invocations: {} as Record<string, number> };
   let managementInFlight = 0;
   let managementFault: ((connectionId: string) => number | undefined) | undefined;
+  let observer = options.observer;
   let domainName = '';
   let closing = false;
 
@@ -353,7 +375,18 @@ export async function startGateway(options: GatewayOptions): Promise<LocalGatewa
       logGroupName: `/aws/lambda/${fn}`, logStreamName: 'local', getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
       done: () => undefined, fail: () => undefined, succeed: () => undefined,
     };
+    // The observer at the start hears the end too, even if it is replaced meanwhile.
+    const watching = observer;
+    watching?.invocationStarted?.(name);
+    const started = performance.now();
     const work = Promise.resolve().then(() => handler(event, context));
+    if (watching?.invocationEnded) {
+      const ended = (ok: boolean) => watching.invocationEnded?.(name, performance.now() - started, ok);
+      void work.then(
+        () => ended(true),
+        () => ended(false),
+      );
+    }
     track(work);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -477,6 +510,7 @@ export async function startGateway(options: GatewayOptions): Promise<LocalGatewa
       c.lastActiveAt = Date.now();
       armIdle(c);
       const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+      observer?.messageIn?.(c.connectionId, buf.length);
       void dispatch(c, buf, isBinary);
     });
     ws.on('error', (err) => o.log(`socket ${c.connectionId}: ${err.message}`));
@@ -546,17 +580,20 @@ export async function startGateway(options: GatewayOptions): Promise<LocalGatewa
     const gatewayError = (message: string) =>
       `{"message": ${JSON.stringify(message)}, "connectionId":${JSON.stringify(c.connectionId)}, "requestId":${JSON.stringify(context.requestId)}}`;
     const route = routes[routeKey];
-    if (!route) return send(c, gatewayError('Forbidden'));
+    if (!route) return send(c, gatewayError('Forbidden'), 'gateway');
     try {
       await invoke(routeKey, route, { requestContext: context, body, isBase64Encoded: isBinary });
     } catch (err) {
       o.log(`${routeKey} failed: ${String(err)}`);
-      send(c, gatewayError('Internal server error'));
+      send(c, gatewayError('Internal server error'), 'gateway');
     }
   }
 
-  function send(c: Connection, data: Buffer | string) {
-    if (!c.closing && c.ws.readyState === WebSocket.OPEN) c.ws.send(data, { binary: false });
+  function send(c: Connection, data: Buffer | string, source: 'post' | 'gateway') {
+    if (!c.closing && c.ws.readyState === WebSocket.OPEN) {
+      c.ws.send(data, { binary: false });
+      observer?.messageOut?.(c.connectionId, data, source);
+    }
   }
 
   // ---------------------------------------------------------------- @connections
@@ -606,7 +643,7 @@ export async function startGateway(options: GatewayOptions): Promise<LocalGatewa
       }
       if (req.method === 'POST') {
         counters.posts++;
-        send(c, Buffer.concat(chunks));
+        send(c, Buffer.concat(chunks), 'post');
         return reply(200);
       }
       if (req.method === 'GET') {
@@ -667,6 +704,7 @@ export async function startGateway(options: GatewayOptions): Promise<LocalGatewa
     },
     setPostLatency: (ms) => void (o.postLatencyMs = ms),
     setManagementFault: (fault) => void (managementFault = fault),
+    setObserver: (next) => void (observer = next),
     close: () => (closed ??= shutdown()),
   };
 }

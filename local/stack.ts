@@ -46,6 +46,12 @@ export interface LocalStack {
   cognito: Omit<LocalCognito, 'stop'>;
   tables: { connections: string; chat: string; users: string };
   gateway: LocalGateway;
+  /**
+   * Which function (amplify/functions/<name>) each gateway route runs as, and
+   * '$authorizer' the authorizer: what the bench's cost figure bills each
+   * invocation at.
+   */
+  functions: Record<string, string>;
   /** Every AWS call the handlers made, as (function, IAM action, resource), checked against permissions.ts. */
   iam: AwsCallRecorder;
   outputs: LocalOutputs;
@@ -122,6 +128,12 @@ export async function startStack(opts: StackOptions = {}): Promise<LocalStack> {
       ...Object.fromEntries(ACTIONS.map((a) => [a, chatFn])),
     };
     const authorizerFn = asFunction('authorizer', authorizer.handler as LambdaHandler);
+    const functions: Record<string, string> = {
+      $authorizer: 'authorizer',
+      $connect: 'connect',
+      $disconnect: 'disconnect',
+      ...Object.fromEntries(Object.keys(routes).filter((r) => routes[r] === chatFn).map((r) => [r, 'chat'])),
+    };
     const gateway = await startGateway({ ...opts.gateway, port, routes, authorizer: { handler: authorizerFn } });
     stops.push(() => gateway.close());
 
@@ -138,6 +150,7 @@ export async function startStack(opts: StackOptions = {}): Promise<LocalStack> {
       cognito: pool,
       tables,
       gateway,
+      functions,
       iam,
       outputs,
       outputsFile: opts.outputsFile,

@@ -1,17 +1,35 @@
 /**
- * The tutorial's chat, as its sample code does it: one table of connection
- * ids, `$connect` puts, `$disconnect` deletes, and `sendmessage` Scans the
- * whole table and posts to every connection with an unbounded Promise.all,
- * deleting any connection that answers 410.
+ * The tutorial's chat, as its sample code does it (aws-samples/
+ * simple-websockets-chat-app, the SDK v3 `sendmessage/app.js`): one table of
+ * connection ids, `$connect` puts, `$disconnect` deletes, and `sendmessage`
+ * Scans the whole table (ProjectionExpression connectionId), builds a new
+ * management client, and posts to every connection with an unbounded
+ * Promise.all. Like the sample:
+ * - the management client is new on every invocation, with the SDK's default
+ *   agent (50 sockets), so no post reuses a connection from an earlier message;
+ * - a failed post is tested with `e.statusCode === 410`. SDK v3 errors carry
+ *   `$metadata.httpStatusCode`, not `statusCode`, so the test never holds:
+ *   a stale connection's 410 is rethrown, Promise.all rejects, the handler
+ *   answers 500, and the stale row is never deleted;
+ * - the first rejection answers 500 at once; the other posts carry on.
  *
- * Two deliberate differences from the sample, both so that the bench compares
- * designs rather than incidental code:
+ * Differences that remain (bench/README.md says which way each leans):
  * - clients come from the factory's options, not env, so one process can
- *   host it beside Parley (whose handlers read env at import), and the
- *   management client is kept per endpoint instead of built per invocation;
+ *   host it beside Parley (whose handlers read env at import); the sample
+ *   builds its DynamoDB client at module scope, as runtime.ts here does;
+ * - in local mode the management endpoint is given (`managementEndpoint`),
+ *   since the local gateway is not at https://<domainName>/<stage>;
+ * - each invocation's management client is destroyed once all its posts have
+ *   settled, after the handler has answered. The sample leaves it to the
+ *   garbage collector; in one long-lived process its idle keep-alive sockets
+ *   would pile up by the thousand, which a Lambda container never sees;
  * - an optional room (`?room=` at connect, `room` in the frame) adds a
  *   FilterExpression to the Scan: the least change that gives the tutorial
- *   rooms. The Scan still reads, and bills, every connection in the table.
+ *   rooms. The Scan still reads, and bills, every connection in the table;
+ * - the Scan follows LastEvaluatedKey (the sample reads one page): the same
+ *   single call below 1 MB of rows, which every table here is;
+ * - the frame's text is `message` (the AWS tutorial's frame), not the
+ *   sample's `data`, and bad JSON answers 400 instead of throwing.
  */
 import { ApiGatewayManagementApiClient, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DeleteCommand, PutCommand, ScanCommand, type DynamoDBDocumentClient, type ScanCommandInput } from '@aws-sdk/lib-dynamodb';
@@ -41,18 +59,11 @@ export interface BaselineHandlers {
   sendmessage(event: BaselineEvent): Promise<BaselineResult>;
 }
 
-const isGone = (err: unknown) =>
-  err instanceof Error &&
-  (err.name === 'GoneException' || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 410);
+/** The sample's test for a stale connection, verbatim: on SDK v3 it is never true (the status is in `$metadata.httpStatusCode`). */
+const sampleSaysGone = (e: unknown) => (e as { statusCode?: unknown }).statusCode === 410;
 
 export function createBaselineHandlers(opts: BaselineOptions): BaselineHandlers {
   const { db, table } = opts;
-  const clients = new Map<string, ApiGatewayManagementApiClient>();
-  const management = (endpoint: string) => {
-    let client = clients.get(endpoint);
-    if (!client) clients.set(endpoint, (client = new ApiGatewayManagementApiClient({ endpoint })));
-    return client;
-  };
 
   return {
     async connect(event) {
@@ -104,20 +115,23 @@ export function createBaselineHandlers(opts: BaselineOptions): BaselineHandlers 
         return { statusCode: 500, body: String(err) };
       }
 
-      const api = management(opts.managementEndpoint ?? `https://${domainName}/${stage}`);
+      // As the sample: a new client, and so a new agent and new sockets, on every invocation.
+      const api = new ApiGatewayManagementApiClient({ endpoint: opts.managementEndpoint ?? `https://${domainName}/${stage}` });
       const data = new TextEncoder().encode(message);
       const posts = ids.map(async (connectionId) => {
         try {
           await api.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: data }));
-        } catch (err) {
-          if (isGone(err)) await db.send(new DeleteCommand({ TableName: table, Key: { connectionId } }));
-          else throw err;
+        } catch (e) {
+          if (sampleSaysGone(e)) await db.send(new DeleteCommand({ TableName: table, Key: { connectionId } }));
+          else throw e;
         }
       });
+      // Not the sample's: its client is left to the garbage collector (see the header).
+      void Promise.allSettled(posts).then(() => api.destroy());
       try {
         await Promise.all(posts);
-      } catch (err) {
-        return { statusCode: 500, body: String(err) };
+      } catch (e) {
+        return { statusCode: 500, body: e instanceof Error ? (e.stack ?? e.message) : String(e) };
       }
       return { statusCode: 200, body: 'Data sent.' };
     },

@@ -4,7 +4,7 @@
  * none, and no figure times the handshake.
  */
 import { randomBytes } from 'node:crypto';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamoClient } from '../../local/dynamodb';
 import { freePort } from '../../local/process';
 import { startGateway, type GatewayOptions, type LambdaHandler, type LocalGateway } from '../../local/gateway';
@@ -15,6 +15,8 @@ export interface BaselineStack {
   websocketUrl: string;
   gateway: LocalGateway;
   table: string;
+  /** Rows in its table now: the connections every Scan reads. */
+  population(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -50,6 +52,16 @@ export async function startBaseline(opts: {
     websocketUrl: gateway.url,
     gateway,
     table,
+    async population() {
+      let count = 0;
+      let start: Record<string, unknown> | undefined;
+      do {
+        const page = await db.send(new ScanCommand({ TableName: table, Select: 'COUNT', ExclusiveStartKey: start }));
+        count += page.Count ?? 0;
+        start = page.LastEvaluatedKey;
+      } while (start);
+      return count;
+    },
     async close() {
       await gateway.close();
       ddb.destroy();
