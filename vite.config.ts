@@ -1,19 +1,7 @@
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import react from '@vitejs/plugin-react';
 import { defineConfig, type Plugin } from 'vite';
-
-/**
- * Which outputs file the app is built against: PARLEY_OUTPUTS (the local
- * stack sets it), else a deployed backend's amplify_outputs.json, else the
- * committed fixture so a clean clone still builds.
- */
-function outputsFile(): string {
-  if (process.env.PARLEY_OUTPUTS) return resolve(process.env.PARLEY_OUTPUTS);
-  if (existsSync(resolve('amplify_outputs.json'))) return resolve('amplify_outputs.json');
-  return resolve('src/outputs.fixture.json');
-}
+import { outputsFile } from './scripts/outputs-file';
 
 const INITIAL_JS_BUDGET_GZIP = 150 * 1024;
 

@@ -8,7 +8,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { CHAT_TABLE, CONNECTIONS_TABLE, ENV } from '../amplify/realtime/tables';
+import { ENV } from '../amplify/core/config';
+import { CHAT_TABLE, CONNECTIONS_TABLE } from '../amplify/realtime/tables';
 import { CONFIRMATION_CODE, localIdToken, startCognito, type LocalCognito } from './cognito';
 import { createTable, dynamoClient, LOCAL_CREDENTIALS, startDynamo } from './dynamodb';
 import { freePort } from './process';

@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTIONS } from '../amplify/core/protocol';
 import { ACCESS_LOG_FIELDS, ACCESS_LOGS_CONTEXT, ACCESS_LOGS_ENV, STAGE_NAME, STAGE_THROTTLE, TOKEN_IDENTITY_SOURCE } from '../amplify/realtime/construct';
 import { FUNCTION_ACCESS, type FunctionName } from '../amplify/realtime/permissions';
-import { ENV, TABLES, type TableShape } from '../amplify/realtime/tables';
+import { ENV } from '../amplify/core/config';
+import { TABLES, type TableShape } from '../amplify/realtime/tables';
 import {
   ACCESS_LOGS_CONTEXT as SYNTH_ACCESS_LOGS_CONTEXT,
   ACCESS_LOGS_ENV as SYNTH_ACCESS_LOGS_ENV,

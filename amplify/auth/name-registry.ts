@@ -8,7 +8,8 @@ import { AttributeType, Billing, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import { ENV, USERS_TABLE } from '../realtime/tables';
+import { ENV } from '../core/config';
+import { USERS_TABLE } from '../realtime/tables';
 
 export interface NameRegistryProps {
   /** The Pre sign-up trigger: it alone writes claims. */

@@ -1,4 +1,17 @@
-import { ENV } from '../realtime/tables';
+/** Environment variable names through which functions learn their configuration. */
+export const ENV = {
+  connectionsTable: 'PARLEY_CONNECTIONS_TABLE',
+  chatTable: 'PARLEY_CHAT_TABLE',
+  usersTable: 'PARLEY_USERS_TABLE',
+  /** Local mode only: where @connections lives (AWS derives it from the event). */
+  managementEndpoint: 'PARLEY_MANAGEMENT_ENDPOINT',
+  userPoolId: 'PARLEY_USER_POOL_ID',
+  userPoolClientId: 'PARLEY_USER_POOL_CLIENT_ID',
+  /** Local mode only: cognito-local's issuer, e.g. http://127.0.0.1:9229/<poolId>. */
+  tokenIssuer: 'PARLEY_TOKEN_ISSUER',
+  fanoutConcurrency: 'PARLEY_FANOUT_CONCURRENCY',
+  homeRegion: 'PARLEY_HOME_REGION',
+} as const;
 
 /** Everything a function learns from its environment, read once at cold start. */
 export interface ChatConfig {
@@ -19,9 +32,23 @@ function required(env: Env, name: string): string {
   return value;
 }
 
+/**
+ * An optional whole number in [1, max]: unset gives the default, anything
+ * else that is not one throws at cold start, naming the variable, rather than
+ * quietly running with a value nobody chose.
+ */
+function positiveInteger(env: Env, name: string, fallback: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new Error(`${name} must be a whole number from 1 to ${max}, not ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
 export function chatConfigFromEnv(env: Env = process.env): ChatConfig {
   const region = env.AWS_REGION ?? 'local';
-  const concurrency = Number(env[ENV.fanoutConcurrency] ?? 64);
   return {
     region,
     tables: {
@@ -30,7 +57,7 @@ export function chatConfigFromEnv(env: Env = process.env): ChatConfig {
       users: required(env, ENV.usersTable),
     },
     managementEndpoint: env[ENV.managementEndpoint] || undefined,
-    fanoutConcurrency: Number.isInteger(concurrency) && concurrency > 0 ? concurrency : 64,
+    fanoutConcurrency: positiveInteger(env, ENV.fanoutConcurrency, 64, 1000),
     homeRegion: env[ENV.homeRegion] ?? region,
   };
 }

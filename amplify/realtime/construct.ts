@@ -18,7 +18,8 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ACTIONS } from '../core/protocol';
 import { type ConnectionsMethod, FUNCTION_ACCESS, type FunctionName } from './permissions';
-import { ALL_TABLES, ENV, TABLES, type TableShape } from './tables';
+import { ENV } from '../core/config';
+import { ALL_TABLES, TABLES, type TableShape } from './tables';
 
 export const STAGE_NAME = 'production';
 export const TOKEN_IDENTITY_SOURCE = 'route.request.querystring.token';

@@ -72,18 +72,3 @@ export const USERS_TABLE: TableShape = {
 /** The tables of the realtime stack; the users table is the auth stack's. */
 export const TABLES = [CONNECTIONS_TABLE, CHAT_TABLE] as const;
 export const ALL_TABLES = [CONNECTIONS_TABLE, CHAT_TABLE, USERS_TABLE] as const;
-
-/** Environment variable names through which functions learn their configuration. */
-export const ENV = {
-  connectionsTable: 'PARLEY_CONNECTIONS_TABLE',
-  chatTable: 'PARLEY_CHAT_TABLE',
-  usersTable: 'PARLEY_USERS_TABLE',
-  /** Local mode only: where @connections lives (AWS derives it from the event). */
-  managementEndpoint: 'PARLEY_MANAGEMENT_ENDPOINT',
-  userPoolId: 'PARLEY_USER_POOL_ID',
-  userPoolClientId: 'PARLEY_USER_POOL_CLIENT_ID',
-  /** Local mode only: cognito-local's issuer, e.g. http://127.0.0.1:9229/<poolId>. */
-  tokenIssuer: 'PARLEY_TOKEN_ISSUER',
-  fanoutConcurrency: 'PARLEY_FANOUT_CONCURRENCY',
-  homeRegion: 'PARLEY_HOME_REGION',
-} as const;

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
-import { ENV } from '../../amplify/realtime/tables';
+import { ENV } from '../../amplify/core/config';
 import { progress, type Sizes } from '../env';
 import type { Figure, Row } from '../report';
 import { median, round } from '../stats';
