@@ -155,6 +155,11 @@ export interface LocalGateway {
   setManagementFault(fault: ((connectionId: string) => number | undefined) | undefined): void;
   /** Replaces the observer (undefined: none). */
   setObserver(observer: GatewayObserver | undefined): void;
+  /**
+   * Resolves once no invocation or handshake is in flight: a barrier for
+   * tests, which then need not sleep to learn that nothing more will happen.
+   */
+  settled(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -705,6 +710,10 @@ export async function startGateway(options: GatewayOptions): Promise<LocalGatewa
     setPostLatency: (ms) => void (o.postLatencyMs = ms),
     setManagementFault: (fault) => void (managementFault = fault),
     setObserver: (next) => void (observer = next),
+    async settled() {
+      // Work may start more work (a handler's posts, a late $disconnect): wait until a pass finds none.
+      while (running.size > 0) await Promise.all([...running]);
+    },
     close: () => (closed ??= shutdown()),
   };
 }

@@ -12,7 +12,11 @@ export interface Notifier {
   close(connectionId: string): Promise<'ok' | 'gone'>;
 }
 
-/** What the domain modules need. Handlers build one at module scope; tests build their own. */
+/**
+ * What the domain modules need. Handlers build one per invocation (its
+ * @connections endpoint is the event's) around module-scope clients and
+ * memory (functions/runtime.ts); tests build their own.
+ */
 export interface ChatDeps {
   db: DynamoDBDocumentClient;
   tables: ChatConfig['tables'];

@@ -144,11 +144,6 @@ export class Connection extends Emitter<ConnectionEvents> {
     return true;
   }
 
-  /** Closes the socket as if the network had dropped it; tests and the e2e use this. */
-  simulateDrop(): void {
-    this.drop(4001, 'simulated drop');
-  }
-
   private setState(state: ConnectionState): void {
     if (state === this.state) return;
     this.state = state;

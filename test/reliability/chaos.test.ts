@@ -214,7 +214,6 @@ describe(`chaos delivery (seed ${SEED})`, () => {
     let lost = 0;
     let duplicated = 0;
     let disordered = 0;
-    let arrivedEarly = 0;
     for (const m of members) {
       for (const room of m.rooms) {
         const want = truth.get(room)!;
@@ -225,8 +224,9 @@ describe(`chaos delivery (seed ${SEED})`, () => {
         // The client promises each message once; a repeat delivery is a duplicate even if the merge hides it.
         duplicated += got.length - new Set(got).size;
         // The transcript must be the room's history position by position: same message at the same seq.
+        // That is the ordering promise. The socket hands messages on as they come, so a live one may come
+        // before the catch-up page that precedes it (thousands do in a run); the store merges by seq.
         disordered += shown.filter((x, k) => want[k]?.id !== x.id).length;
-        arrivedEarly += got.filter((seq, k) => k > 0 && seq < got[k - 1]!).length;
       }
     }
     // Live delivery: a socket that had joined the room before the message was stamped, and stayed
@@ -264,7 +264,7 @@ describe(`chaos delivery (seed ${SEED})`, () => {
       const absent = members.flatMap((m) => Array.from({ length: PER_CLIENT }, (_, n) => `${m.name}#${n}`)).filter((t) => !inHistory.has(t));
       console.log(`chaos: missing from history: ${JSON.stringify(absent.map((t) => [t, seenBy.get(t) ?? 'seen by nobody']))}`);
     }
-    const summary = { seed: SEED, sent, stored, drops, lost, duplicated, disordered, arrivedEarly, checkedLive, missedLive, unsent, failures };
+    const summary = { seed: SEED, sent, stored, drops, lost, duplicated, disordered, checkedLive, missedLive, unsent, failures };
     console.log(`chaos: ${JSON.stringify(summary)}`);
 
     expect(drops, `seed ${SEED}`).toBeGreaterThanOrEqual(3);

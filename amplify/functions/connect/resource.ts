@@ -2,14 +2,17 @@ import { fileURLToPath } from 'node:url';
 import { defineRealtimeFunction } from '../../realtime/function';
 
 /**
- * $connect: records the connection and the user-name registry entry.
- * 256 MB / 10 s: a few single-item writes; API Gateway waits for this before
+ * $connect: writes the connection row, its lobby row and one of the user's 10
+ * socket slots side by side, bumps the lobby's membership version, and for a
+ * user's first socket reads the lobby and announces them there (presence
+ * posts, none above 200 people). The authorizer has already checked the
+ * token and its name claim. 256 MB / 10 s: API Gateway waits for this before
  * the socket opens, so it must be quick, not big.
  */
 export const connect = defineRealtimeFunction({
   name: 'connect',
   entry: fileURLToPath(new URL('./handler.ts', import.meta.url)),
-  description: 'Parley: Records a new WebSocket connection',
+  description: 'Parley: Registers a WebSocket connection, seats it in the lobby, announces its user',
   memoryMB: 256,
   timeoutSeconds: 10,
 });
