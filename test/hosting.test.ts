@@ -199,4 +199,8 @@ describe('amplify.yml', () => {
   it('caches the npm cache and node_modules', () => {
     expect(obj(obj(spec.frontend).cache).paths).toEqual(['.npm/**/*', 'node_modules/**/*']);
   });
+
+  it('builds both phases on Node 22, the Lambda runtime\'s version, first thing', () => {
+    for (const phase of ['backend', 'frontend']) expect(commands(phase)[0]).toBe('nvm install 22');
+  });
 });
