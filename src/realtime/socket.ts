@@ -15,7 +15,7 @@ import {
   type ServerEvent,
   type ServerEventType,
 } from '../../amplify/core/protocol';
-import { backoffDelay } from './backoff';
+import { backoffDelay, DEFAULT_BACKOFF } from './backoff';
 import { Connection, type ConnectionOptions } from './connection';
 import { Emitter } from './emitter';
 import { SeqTracker } from './sequence';
@@ -90,6 +90,9 @@ interface RoomSync {
   fetching: boolean;
   stalls: number;
   gapTimer?: ReturnType<typeof setTimeout>;
+  /** A join that timed out waits this out before it is asked again; joinTimeouts counts them, for the backoff. */
+  joinTimer?: ReturnType<typeof setTimeout>;
+  joinTimeouts: number;
   outbox: Outgoing[];
   /** The latest `joined` reply, for callers asking to join a room already joined. */
   last?: EventOf<'joined'>;
@@ -155,6 +158,8 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
   private readonly typingSent = new Map<string, number>();
   private running = false;
   private readonly opts: Required<Omit<ChatSocketOptions, keyof ConnectionOptions>>;
+  /** How long to wait before retry `attempt` (0-based), unless the server said (`retryAfterMs`). */
+  private readonly retryDelay: (attempt: number, hintMs?: number) => number;
 
   constructor(opts: ChatSocketOptions) {
     super();
@@ -170,6 +175,9 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
       newId,
       ...opts,
     };
+    // Retries back off with the same jitter source as reconnects, so tests can fix it.
+    const random = opts.random ?? Math.random;
+    this.retryDelay = (attempt, hintMs) => hintMs ?? backoffDelay(attempt, DEFAULT_BACKOFF, random);
     this.connection = new Connection(opts);
     this.connection.on('state', (s) => this.emit('state', s));
     this.connection.on('open', () => this.onOpen());
@@ -371,7 +379,7 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
             req.sent = false;
             this.queue.push(reqId);
           }
-        }, event.retryAfterMs ?? backoffDelay(req.retries));
+        }, this.retryDelay(req.retries, event.retryAfterMs));
         return true;
       }
       this.settle(reqId, req, new ChatError(event.code, event.message, event.retryAfterMs));
@@ -414,6 +422,9 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
       sync.joined = sync.joining = sync.fetching = false;
       clearTimeout(sync.gapTimer);
       sync.gapTimer = undefined;
+      // The next open re-joins at once; a backoff belongs to the socket that timed out.
+      clearTimeout(sync.joinTimer);
+      sync.joinTimer = undefined;
       // The unacked head goes again after the re-join; its clientMsgId makes that safe.
       for (const m of sync.outbox) this.clearOutgoing(m);
     }
@@ -456,7 +467,7 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
   private ensureRoom(id: string): RoomSync {
     let sync = this.rooms.get(id);
     if (!sync) {
-      sync = { id, joined: false, joining: false, tracker: new SeqTracker(), fetching: false, stalls: 0, outbox: [], waiters: [] };
+      sync = { id, joined: false, joining: false, tracker: new SeqTracker(), fetching: false, stalls: 0, joinTimeouts: 0, outbox: [], waiters: [] };
       this.rooms.set(id, sync);
     }
     return sync;
@@ -465,6 +476,7 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
   private forget(sync: RoomSync, error: ChatError): void {
     this.rooms.delete(sync.id);
     clearTimeout(sync.gapTimer);
+    clearTimeout(sync.joinTimer);
     for (const m of sync.outbox) {
       this.clearOutgoing(m);
       this.failed.set(m.clientMsgId, m);
@@ -475,18 +487,30 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
   }
 
   private sendJoin(sync: RoomSync): void {
-    if (sync.joined || sync.joining || !this.connection.isOpen) return;
+    if (sync.joined || sync.joining || sync.joinTimer || !this.connection.isOpen) return;
     sync.joining = true;
-    this.request({ action: 'joinroom', room: sync.id }, 'joined', { reissued: true }).catch((err: unknown) => {
-      if (this.rooms.get(sync.id) !== sync) return;
-      sync.joining = false;
-      const error = err instanceof ChatError ? err : new ChatError('internal', String(err));
-      // A dropped socket is retried on the next open; a refusal is final.
-      if (error.code === 'disconnected' || error.code === 'stopped') return;
-      if (error.code === 'timeout') return this.sendJoin(sync);
-      this.forget(sync, error);
-      this.emit('joinfailed', { room: sync.id, error: { code: error.code, message: error.message } });
-    });
+    this.request({ action: 'joinroom', room: sync.id }, 'joined', { reissued: true }).then(
+      () => (sync.joinTimeouts = 0),
+      (err: unknown) => this.onJoinFailed(sync, err),
+    );
+  }
+
+  private onJoinFailed(sync: RoomSync, err: unknown): void {
+    if (this.rooms.get(sync.id) !== sync) return;
+    sync.joining = false;
+    const error = err instanceof ChatError ? err : new ChatError('internal', String(err));
+    // A dropped socket is retried on the next open; a refusal is final (transient ones were retried as requests).
+    if (error.code === 'disconnected' || error.code === 'stopped') return;
+    if (error.code === 'timeout') {
+      // An unanswered join is asked again, backing off: at once would only add to whatever is slow.
+      sync.joinTimer = setTimeout(() => {
+        sync.joinTimer = undefined;
+        this.sendJoin(sync);
+      }, this.retryDelay(sync.joinTimeouts++));
+      return;
+    }
+    this.forget(sync, error);
+    this.emit('joinfailed', { room: sync.id, error: { code: error.code, message: error.message } });
   }
 
   private onJoined(event: EventOf<'joined'>): void {
@@ -680,7 +704,7 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
       msg.retryTimer = setTimeout(() => {
         msg.retryTimer = undefined;
         this.pump(sync);
-      }, event.retryAfterMs ?? backoffDelay(msg.attempts));
+      }, this.retryDelay(msg.attempts, event.retryAfterMs));
       return;
     }
     sync.outbox.splice(sync.outbox.indexOf(msg), 1);

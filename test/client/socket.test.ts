@@ -314,6 +314,30 @@ describe('ChatSocket against a real WebSocket server', () => {
     await waitFor(() => expect(pings() - before).toBeGreaterThanOrEqual(2));
   });
 
+  it('asks again for a join that timed out, backing off rather than at once', async () => {
+    server.room('random', 'Random');
+    // random: () => 0 makes each backoff its fixed half: 250 ms, then 500 ms.
+    const a = client('alice', { requestTimeoutMs: 50, random: () => 0 });
+    a.socket.start(['lobby', 'random']);
+    await waitFor(() => expect(a.socket.state).toBe('online'));
+    // The lobby and this room are both re-joined after a reconnect: leave each unanswered twice.
+    server.ignoreJoins = 4;
+    const droppedAt = Date.now();
+    const joined = new Promise<void>((resolve) => {
+      const off = a.socket.on('joined', (e) => {
+        if (e.room.id !== 'random') return;
+        off();
+        resolve();
+      });
+    });
+    server.drop();
+    await joined;
+    const joins = server.log.filter((l) => l.action.action === 'joinroom' && l.action.room === 'random' && l.at >= droppedAt);
+    expect(joins).toHaveLength(3);
+    expect(joins[1]!.at - joins[0]!.at).toBeGreaterThanOrEqual(50 + 240);
+    expect(joins[2]!.at - joins[1]!.at).toBeGreaterThanOrEqual(50 + 490);
+  });
+
   it('detects a half-open socket by its missing pong and reconnects', async () => {
     const a = client('alice', { heartbeatMs: 60, pongTimeoutMs: 80 });
     a.socket.start();

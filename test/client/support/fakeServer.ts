@@ -52,7 +52,7 @@ export class FakeChatServer {
   readonly rooms = new Map<string, Room>();
   readonly conns = new Set<Conn>();
   /** Every valid action received, in order, with who sent it. */
-  readonly log: { user: string; action: ClientAction }[] = [];
+  readonly log: { user: string; action: ClientAction; at: number }[] = [];
   connects = 0;
   // ---- knobs
   refuse = false;
@@ -62,6 +62,8 @@ export class FakeChatServer {
   loseAcks = 0;
   /** Refuse the next N sendmessage with rate_limited. */
   rateLimit = 0;
+  /** Leave the next N joinroom frames unanswered, as a server too slow to reply would. */
+  ignoreJoins = 0;
   /** Return false to keep a message from one connection's fan-out. */
   fanoutFilter: (msg: ChatMessage, to: UserRef) => boolean = () => true;
   /** Send each fan-out frame twice. */
@@ -172,7 +174,7 @@ export class FakeChatServer {
         if (err instanceof ProtocolError) this.send(conn, errorEvent(err));
         return;
       }
-      this.log.push({ user: conn.user.name, action });
+      this.log.push({ user: conn.user.name, action, at: Date.now() });
       // As the real handlers do: the token's exp is checked on every action, before anything is performed.
       const ended = this.expired.has(conn.token) ? 'token_expired' : conn.lost ? 'session_lost' : undefined;
       if (ended) return this.endSession(conn, action, ended);
@@ -250,6 +252,10 @@ export class FakeChatServer {
         return this.send(conn, { type: 'ack', room: roomId, seq: msg.seq, id: msg.id, ts: msg.ts, clientMsgId: a.clientMsgId, reqId: a.reqId, duplicate: !!prior });
       }
       case 'joinroom': {
+        if (this.ignoreJoins > 0) {
+          this.ignoreJoins--;
+          return;
+        }
         const room = this.visible(this.rooms.get(a.room), conn.user);
         conn.rooms.add(a.room);
         const members = this.membersOf(a.room);
