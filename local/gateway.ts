@@ -347,7 +347,9 @@ export async function startGateway(options: GatewayOptions): Promise<LocalGatewa
     return t;
   };
   const cancel = (t: NodeJS.Timeout | undefined) => {
-    if (t) clearTimeout(t), timers.delete(t);
+    if (!t) return;
+    clearTimeout(t);
+    timers.delete(t);
   };
   const sleep = (ms: number) => new Promise<void>((resolve) => later(ms, resolve));
   const running = new Set<Promise<unknown>>();

@@ -22,12 +22,21 @@ export function App({ config }: { config: AppConfig }) {
   }, []);
 
   useEffect(() => {
-    void refresh();
+    // The session is read outside React and set when it arrives, as a subscription would.
+    let live = true;
+    getSessionUser().then(
+      (user) => live && setSession(user ? { status: 'signedIn', user } : { status: 'signedOut' }),
+      () => live && setSession({ status: 'signedOut' }),
+    );
     // Another tab signing out, or a refresh token that stopped working, ends this session too.
-    return Hub.listen('auth', ({ payload }) => {
+    const stopListening = Hub.listen('auth', ({ payload }) => {
       if (payload.event === 'signedOut' || payload.event === 'tokenRefresh_failure') setSession({ status: 'signedOut' });
     });
-  }, [refresh]);
+    return () => {
+      live = false;
+      stopListening();
+    };
+  }, []);
 
   const signOut = useCallback(async () => {
     try {

@@ -396,7 +396,10 @@ describe('@connections management API', () => {
   it('posts, gets and deletes a connection whose id needs percent-encoding', async () => {
     // Ids are base64 and always end in '='; find one with '+' or '/' too.
     let c = await open();
-    for (let i = 0; i < 30 && !/[+/]/.test(c.id); i++) (c.ws.close(), (c = await open()));
+    for (let i = 0; i < 30 && !/[+/]/.test(c.id); i++) {
+      c.ws.close();
+      c = await open();
+    }
     expect(c.id).toMatch(/[+/]/);
 
     await sdk.send(new PostToConnectionCommand({ ConnectionId: c.id, Data: bytes('{"type":"hello"}') }));

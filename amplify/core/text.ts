@@ -28,8 +28,10 @@
 /** Whitespace and invisible characters: what is left after removing these is what a reader sees. */
 const INVISIBLE = /[\p{White_Space}\p{Default_Ignorable_Code_Point}\u2800\u{1D159}]/gu;
 /** C0, DEL and C1, except tab (U+0009) and newline (U+000A). */
+// eslint-disable-next-line no-control-regex -- matching control characters is this pattern's whole job
 const CONTROL_IN_TEXT = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/u;
 /** C0, DEL and C1, tab and newline included. */
+// eslint-disable-next-line no-control-regex -- as above
 const CONTROL_IN_LINE = /[\u0000-\u001F\u007F-\u009F]/u;
 /** Embeddings, overrides (LRE RLE PDF LRO RLO) and isolates (LRI RLI FSI PDI). */
 const BIDI_CONTROL = /[\u202A-\u202E\u2066-\u2069]/u;

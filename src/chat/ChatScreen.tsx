@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import { DEFAULT_ROOM } from '../../amplify/core/protocol';
 import type { SessionUser } from '../auth/session';
 import { watchBrowser } from '../realtime/browser';
@@ -33,14 +33,18 @@ const roomLabel = (room: RoomView | undefined, id: string) => {
 export default function ChatScreen({ user, websocketUrl, getToken, onSignOut, socketOptions }: ChatScreenProps) {
   const [store, setStore] = useState<ChatStore>();
   const tokenRef = useRef(getToken);
-  tokenRef.current = getToken;
   const signOutRef = useRef(onSignOut);
-  signOutRef.current = onSignOut;
+  // The socket calls the latest of these, whichever render they came from.
+  useLayoutEffect(() => {
+    tokenRef.current = getToken;
+    signOutRef.current = onSignOut;
+  });
+  // Read once, at the first render: changing them later does not rebuild the socket.
+  const [initialSocketOptions] = useState(socketOptions);
 
   useEffect(() => {
-    // socketOptions are read once per session, like the user.
     const socket = new ChatSocket({
-      ...socketOptions,
+      ...initialSocketOptions,
       getUrl: async ({ refresh }) => {
         const token = await tokenRef.current({ forceRefresh: refresh });
         if (!token) {
@@ -60,7 +64,7 @@ export default function ChatScreen({ user, websocketUrl, getToken, onSignOut, so
       unwatch();
       s.dispose();
     };
-  }, [user.id, user.name, websocketUrl]);
+  }, [user.id, user.name, websocketUrl, initialSocketOptions]);
 
   if (!store) return <div className="splash" aria-busy="true" />;
   return <ChatLayout store={store} onSignOut={onSignOut} />;
@@ -77,7 +81,9 @@ function ChatLayout({ store, onSignOut }: { store: ChatStore; onSignOut: () => v
   const [navOpen, setNavOpen] = useState(false);
   const [membersOpen, setMembersOpen] = useState(wide);
   const [creating, setCreating] = useState(false);
-  const drafts = useRef(new Map<string, string>());
+  const [opened, setOpened] = useState(0);
+  // One Map for the component's life; writing a draft into it must not re-render.
+  const [drafts] = useState(() => new Map<string, string>());
   const [composerKey, setComposerKey] = useState(0);
 
   // Reading the current room in a visible tab clears its unread count.
@@ -134,7 +140,10 @@ function ChatLayout({ store, onSignOut }: { store: ChatStore; onSignOut: () => v
         directory={directory}
         current={current}
         onSelect={select}
-        onCreate={() => setCreating(true)}
+        onCreate={() => {
+          setOpened((n) => n + 1);
+          setCreating(true);
+        }}
         onRefresh={() => void store.refreshRooms()}
         onSignOut={onSignOut}
       />
@@ -193,7 +202,7 @@ function ChatLayout({ store, onSignOut }: { store: ChatStore; onSignOut: () => v
             onRetry={(id) => store.retry(current, id)}
             onDiscard={(id) => store.discard(current, id)}
             onEdit={(id, text) => {
-              drafts.current.set(current, text);
+              drafts.set(current, text);
               store.discard(current, id);
               setComposerKey((k) => k + 1);
             }}
@@ -221,8 +230,8 @@ function ChatLayout({ store, onSignOut }: { store: ChatStore; onSignOut: () => v
           onDismissError={() => store.clearRoomError(current)}
           onSend={(text) => store.send(text)}
           onTyping={() => store.typing()}
-          initialText={drafts.current.get(current)}
-          onDraft={(text) => drafts.current.set(current, text)}
+          initialText={drafts.get(current)}
+          onDraft={(text) => drafts.set(current, text)}
           autoFocus={finePointer}
         />
       </main>
@@ -231,7 +240,8 @@ function ChatLayout({ store, onSignOut }: { store: ChatStore; onSignOut: () => v
           <MembersPanel members={room?.members ?? []} meId={me.id} roomLabel={label} onClose={() => setMembersOpen(false)} />
         </div>
       )}
-      <CreateRoomDialog open={creating} onClose={() => setCreating(false)} onCreate={(input) => store.createRoom(input)} />
+      {/* Keyed by how many times it was opened, so each opening starts with an empty form. */}
+      <CreateRoomDialog key={opened} open={creating} onClose={() => setCreating(false)} onCreate={(input) => store.createRoom(input)} />
       <div className="sr-only" aria-live="polite" aria-atomic="true">
         {state.announcement}
       </div>

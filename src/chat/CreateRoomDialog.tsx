@@ -74,14 +74,6 @@ export function CreateRoomDialog({ open, onClose, onCreate }: { open: boolean; o
       if (typeof dialog.close === 'function') dialog.close();
       else dialog.removeAttribute('open');
     }
-    if (open) {
-      setName('');
-      setRoom('');
-      setRoomEdited(false);
-      setPrivate(false);
-      setInvite('');
-      setError(undefined);
-    }
   }, [open]);
 
   const submit = async () => {

@@ -46,6 +46,8 @@ export function MessageList(props: MessageListProps) {
   const { messages, pending, meId, loaded, hasOlder, loadingOlder, onLoadOlder, roomLabel } = props;
   const rows = useMemo<ListRow[]>(() => [{ kind: 'top', key: 'top' }, ...buildRows(messages, pending, meId)], [messages, pending, meId]);
   const scrollRef = useRef<HTMLDivElement>(null);
+  // The React Compiler would skip this component for useVirtualizer's unmemoizable API; Parley does not use the compiler.
+  // eslint-disable-next-line react-hooks/incompatible-library
   const virtualizer = useVirtualizer({
     count: rows.length,
     getScrollElement: () => scrollRef.current,

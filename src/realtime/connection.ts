@@ -81,7 +81,7 @@ export class Connection extends Emitter<ConnectionEvents> {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.connect();
+    this.launch();
   }
 
   stop(): void {
@@ -95,7 +95,7 @@ export class Connection extends Emitter<ConnectionEvents> {
   reconnectNow(): void {
     if (!this.running || !this.networkUp || this.ws) return;
     this.clear('retry');
-    this.connect();
+    this.launch();
   }
 
   /** The browser's own view of the network; while it says down there is no point retrying. */
@@ -108,7 +108,7 @@ export class Connection extends Emitter<ConnectionEvents> {
       if (this.running) this.setState('offline');
     } else if (this.running) {
       this.attempt = 0;
-      this.connect();
+      this.launch();
     }
   }
 
@@ -154,6 +154,17 @@ export class Connection extends Emitter<ConnectionEvents> {
     clearTimeout(this.timers[name]);
     clearInterval(this.timers[name]);
     delete this.timers[name];
+  }
+
+  /**
+   * Starts an attempt nobody waits for: connect() handles its own failures
+   * (a URL that could not be made schedules a retry), and anything else it
+   * throws (a malformed URL, say) is treated the same way rather than lost.
+   */
+  private launch(): void {
+    this.connect().catch(() => {
+      if (this.running && !this.ws) this.scheduleRetry();
+    });
   }
 
   private async connect(): Promise<void> {
