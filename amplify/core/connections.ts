@@ -4,6 +4,7 @@ import { batchDeleteAll, batchGetAll, queryAll } from './db';
 import type { ChatDeps } from './deps';
 import { ConnectionGone } from './errors';
 import { keys } from './keys';
+import { updateMeta } from './rooms';
 import { DEFAULT_ROOM, LIMITS, ProtocolError, type UserRef } from './protocol';
 
 export interface Identity {
@@ -140,16 +141,7 @@ export async function registerConnection(deps: ChatDeps, connectionId: string, w
   if (taken === undefined && (await releaseDeadSlots(deps, who.userId)) > 0) taken = await takeSlot().catch(unseat);
   if (taken === undefined) return unseat(new ProtocolError('too_many_connections', `At most ${LIMITS.maxConnectionsPerUser} open connections per user`));
   await bumpMembers(deps, room);
-  return {
-    connectionId,
-    ...identity,
-    rooms: new Set([room]),
-    currentRoom: room,
-    connectedAt: now,
-    expiresAt,
-    tokenExp: who.tokenExp,
-    otherSockets: taken - 1,
-  };
+  return { ...(toConnection(rows[0], now) as Connection), otherSockets: taken - 1 };
 }
 
 /**
@@ -245,23 +237,9 @@ export async function removeFromRoom(deps: ChatDeps, conn: Connection, room: str
  * Returns the room's last seq as of the bump.
  */
 export async function bumpMembers(deps: ChatDeps, room: string): Promise<number> {
-  try {
-    const res = await deps.db.send(
-      new UpdateCommand({
-        TableName: deps.tables.chat,
-        Key: keys.roomMeta(room),
-        UpdateExpression: 'ADD mv :one',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':one': 1 },
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return Number(res.Attributes?.lastSeq ?? 0);
-  } catch (err) {
-    // No room, so no seq can be reserved in it either: there is nothing to version.
-    if (err instanceof ConditionalCheckFailedException) return 0;
-    throw err;
-  }
+  const meta = await updateMeta(deps, room, { UpdateExpression: 'ADD mv :one', ExpressionAttributeValues: { ':one': 1 }, ReturnValues: 'ALL_NEW' });
+  // No room, so no seq can be reserved in it either: there is nothing to version.
+  return Number(meta?.lastSeq ?? 0);
 }
 
 type TransactItems = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>;

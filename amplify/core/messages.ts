@@ -5,6 +5,7 @@ import type { Identity } from './connections';
 import type { ChatDeps } from './deps';
 import { fitBudget, jsonBytes } from './budget';
 import { keys, MAX_SEQ, seqKey } from './keys';
+import { updateMeta } from './rooms';
 import { LIMITS, ProtocolError, type ChatMessage } from './protocol';
 
 /** Idempotency keys outlive any sane client retry window. */
@@ -64,23 +65,14 @@ export interface Reservation {
 }
 
 export async function reserveSeq(deps: ChatDeps, room: string): Promise<Reservation> {
-  try {
-    const res = await deps.db.send(
-      new UpdateCommand({
-        TableName: deps.tables.chat,
-        Key: keys.roomMeta(room),
-        // Naming mv in the update makes UPDATED_NEW return it, without returning the whole item.
-        UpdateExpression: 'SET lastSeq = lastSeq + :one, mv = if_not_exists(mv, :zero)',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':one': 1, ':zero': 0 },
-        ReturnValues: 'UPDATED_NEW',
-      }),
-    );
-    return { seq: Number(res.Attributes?.lastSeq), version: Number(res.Attributes?.mv ?? 0) };
-  } catch (err) {
-    if (err instanceof ConditionalCheckFailedException) throw new ProtocolError('room_not_found', `No room "${room}"`);
-    throw err;
-  }
+  const updated = await updateMeta(deps, room, {
+    // Naming mv in the update makes UPDATED_NEW return it, without returning the whole item.
+    UpdateExpression: 'SET lastSeq = lastSeq + :one, mv = if_not_exists(mv, :zero)',
+    ExpressionAttributeValues: { ':one': 1, ':zero': 0 },
+    ReturnValues: 'UPDATED_NEW',
+  });
+  if (!updated) throw new ProtocolError('room_not_found', `No room "${room}"`);
+  return { seq: Number(updated.lastSeq), version: Number(updated.mv ?? 0) };
 }
 
 const conditionFailed = (err: unknown) => err instanceof ConditionalCheckFailedException;

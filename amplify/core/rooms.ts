@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { randomBytes } from 'node:crypto';
 import { fitBudget, jsonBytes } from './budget';
 import { batchGetAll, queryAll } from './db';
@@ -61,6 +61,26 @@ export async function ensureRoom(deps: ChatDeps, id = DEFAULT_ROOM, name = 'Lobb
     if (!(err instanceof ConditionalCheckFailedException)) throw err;
   }
   lobbies.add(memo);
+}
+
+/**
+ * One update of an existing room's META item (never creating one): its new
+ * attributes as `ReturnValues` asks, or undefined when there is no such room.
+ */
+export async function updateMeta(
+  deps: ChatDeps,
+  room: string,
+  update: { UpdateExpression: string; ExpressionAttributeValues: Record<string, unknown>; ReturnValues: 'ALL_NEW' | 'UPDATED_NEW' },
+): Promise<Record<string, unknown> | undefined> {
+  try {
+    const res = await deps.db.send(
+      new UpdateCommand({ TableName: deps.tables.chat, Key: keys.roomMeta(room), ConditionExpression: 'attribute_exists(pk)', ...update }),
+    );
+    return res.Attributes ?? {};
+  } catch (err) {
+    if (err instanceof ConditionalCheckFailedException) return undefined;
+    throw err;
+  }
 }
 
 async function getRoom(deps: ChatDeps, id: string): Promise<Room | undefined> {

@@ -4,6 +4,7 @@
  * none, and no figure times the handshake.
  */
 import { randomBytes } from 'node:crypto';
+import { DeleteTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamoClient } from '../../local/dynamodb';
 import { freePort } from '../../local/process';
@@ -15,6 +16,8 @@ export interface BaselineStack {
   websocketUrl: string;
   gateway: LocalGateway;
   table: string;
+  /** Its DynamoDB client, for a meter to hook (figure 8 bills its calls). */
+  ddb: DynamoDBClient;
   /** Rows in its table now: the connections every Scan reads. */
   population(): Promise<number>;
   close(): Promise<void>;
@@ -52,6 +55,7 @@ export async function startBaseline(opts: {
     websocketUrl: gateway.url,
     gateway,
     table,
+    ddb,
     async population() {
       let count = 0;
       let start: Record<string, unknown> | undefined;
@@ -64,6 +68,7 @@ export async function startBaseline(opts: {
     },
     async close() {
       await gateway.close();
+      await ddb.send(new DeleteTableCommand({ TableName: table })).catch(() => undefined);
       ddb.destroy();
     },
   };

@@ -22,16 +22,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { DeleteTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { keys } from '../../amplify/core/keys';
 import { DEFAULT_ROOM, LIMITS } from '../../amplify/core/protocol';
-import { dynamoClient } from '../../local/dynamodb';
-import { startGateway, type LambdaHandler, type LocalGateway } from '../../local/gateway';
-import { freePort } from '../../local/process';
 import type { LocalStack } from '../../local/stack';
-import { createBaselineHandlers } from '../baseline/handlers';
-import { createBaselineTable } from '../baseline/table';
+import { startBaseline } from '../baseline/stack';
 import {
   BASELINE_FUNCTIONS,
   BASELINE_ROUTES,
@@ -150,40 +144,6 @@ function heartbeatMs(): number {
   return expr.split('*').reduce((p, f) => p * Number(f.replace(/[_\s]/g, '')), 1);
 }
 
-/** The tutorial on its own gateway and table, its DynamoDB client exposed so the meter can see its calls. */
-async function startMeteredBaseline(dynamoEndpoint: string): Promise<{ websocketUrl: string; gateway: LocalGateway; ddb: DynamoDBClient; close(): Promise<void> }> {
-  const ddb = dynamoClient(dynamoEndpoint);
-  const table = `bench-cost-tutorial-${suffix}`;
-  const port = await freePort();
-  const stage = 'production';
-  const handlers = createBaselineHandlers({ db: DynamoDBDocumentClient.from(ddb), table, managementEndpoint: `http://127.0.0.1:${port}/${stage}` });
-  try {
-    await createBaselineTable(ddb, table);
-    const gateway = await startGateway({
-      port,
-      stage,
-      routes: {
-        $connect: handlers.connect as LambdaHandler,
-        $disconnect: handlers.disconnect as LambdaHandler,
-        sendmessage: handlers.sendmessage as LambdaHandler,
-      },
-    });
-    return {
-      websocketUrl: gateway.url,
-      gateway,
-      ddb,
-      async close() {
-        await gateway.close();
-        await ddb.send(new DeleteTableCommand({ TableName: table })).catch(() => undefined);
-        ddb.destroy();
-      },
-    };
-  } catch (err) {
-    ddb.destroy();
-    throw err;
-  }
-}
-
 /** Parley's presence frames, by whether they went to the lobby (every connection is in it) or to another room. */
 function classifyParley(frame: string): string {
   if (!frame.includes('"type":"presence"')) return 'other';
@@ -256,7 +216,7 @@ export async function costFigure(ctx: {
     labelCall: (operation, body) => (operation === 'Query' && body.includes(lobbyPk) ? 'lobby' : undefined),
   });
   meterParleyDynamo(parleyMeter);
-  const tutorial = await startMeteredBaseline(ctx.dynamoEndpoint);
+  const tutorial = await startBaseline({ dynamoEndpoint: ctx.dynamoEndpoint });
   const baselineMeter = new SideMeter({ name: 'baseline', gateway: tutorial.gateway, functionOf: (r) => BASELINE_ROUTES[r] ?? r });
   baselineMeter.attachDynamo(tutorial.ddb);
   const roomA = `cost-a-${suffix}`;
