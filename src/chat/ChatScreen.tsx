@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { DEFAULT_ROOM } from '../../amplify/core/protocol';
 import type { SessionUser } from '../auth/session';
 import { watchBrowser } from '../realtime/browser';
@@ -12,7 +12,8 @@ import { MessageList } from './MessageList';
 import { useMediaQuery } from './useMediaQuery';
 import { LockIcon, PeopleIcon } from './icons';
 import { Sidebar, type SidebarRoom } from './Sidebar';
-import { ChatStore, roomLabelOf, visiblePending, type RoomView } from './store';
+import { ChatStore, roomLabelOf, visiblePending, type ChatState, type RoomView } from './store';
+import { sameItems, shallowEqual, useChatState } from './useChatState';
 
 export interface ChatScreenProps {
   user: SessionUser;
@@ -70,11 +71,28 @@ export default function ChatScreen({ user, websocketUrl, getToken, onSignOut, so
   return <ChatLayout store={store} onSignOut={onSignOut} />;
 }
 
-function ChatLayout({ store, onSignOut }: { store: ChatStore; onSignOut: () => void }) {
-  const state = useSyncExternalStore(store.subscribe, store.getSnapshot);
-  const { me, current, rooms, directory, connection } = state;
-  const room = rooms[current];
-  const label = roomLabel(room, current);
+const selectCurrent = (s: ChatState) => s.current;
+const selectRoom = (s: ChatState): RoomView | undefined => s.rooms[s.current];
+const selectConnection = (s: ChatState) => s.connection;
+const selectNotice = (s: ChatState) => s.notice;
+const selectAnnouncement = (s: ChatState) => s.announcement;
+const selectMe = (s: ChatState) => s.me;
+const selectDirectory = (s: ChatState) => s.directory;
+const selectSidebarRooms = (s: ChatState): SidebarRoom[] =>
+  Object.values(s.rooms)
+    .filter((r) => r.followed || r.id === s.current)
+    .map((r) => {
+      const label = roomLabelOf(r);
+      return { id: r.id, name: label?.name ?? r.id, private: label?.private ?? false, unread: r.unread };
+    });
+const sameSidebarRooms = sameItems<SidebarRoom>(shallowEqual);
+
+/**
+ * The screen's frame. It owns only layout state (which panels are open);
+ * every part that shows chat state subscribes to its own slice, so an event
+ * re-renders the parts it changes and nothing else.
+ */
+export function ChatLayout({ store, onSignOut }: { store: ChatStore; onSignOut: () => void }) {
   const narrow = useMediaQuery('(max-width: 760px)');
   const wide = useMediaQuery('(min-width: 1100px)');
   const finePointer = useMediaQuery('(pointer: fine)');
@@ -82,9 +100,6 @@ function ChatLayout({ store, onSignOut }: { store: ChatStore; onSignOut: () => v
   const [membersOpen, setMembersOpen] = useState(wide);
   const [creating, setCreating] = useState(false);
   const [opened, setOpened] = useState(0);
-  // One Map for the component's life; writing a draft into it must not re-render.
-  const [drafts] = useState(() => new Map<string, string>());
-  const [composerKey, setComposerKey] = useState(0);
 
   // Reading the current room in a visible tab clears its unread count.
   useEffect(() => {
@@ -94,29 +109,6 @@ function ChatLayout({ store, onSignOut }: { store: ChatStore; onSignOut: () => v
     document.addEventListener('visibilitychange', seen);
     return () => document.removeEventListener('visibilitychange', seen);
   }, [store]);
-
-  const sidebarRooms: SidebarRoom[] = useMemo(
-    () =>
-      Object.values(rooms)
-        .filter((r) => r.followed || r.id === current)
-        .map((r) => {
-          const label = roomLabelOf(r);
-          return { id: r.id, name: label?.name ?? r.id, private: label?.private ?? false, unread: r.unread };
-        }),
-    [rooms, current],
-  );
-
-  const select = useCallback(
-    (id: string) => {
-      store.select(id);
-      setNavOpen(false);
-    },
-    [store],
-  );
-
-  const typingNames = (room?.typing ?? []).map((t) => t.user.name);
-  const pending = useMemo(() => (room ? visiblePending(room) : []), [room]);
-  const blocked = room && !room.followed ? (room.blocked ?? `You are not in ${label}.`) : undefined;
 
   // Escape closes whichever overlay is open on small screens.
   useEffect(() => {
@@ -129,122 +121,220 @@ function ChatLayout({ store, onSignOut }: { store: ChatStore; onSignOut: () => v
     return () => document.removeEventListener('keydown', onKey);
   }, [navOpen, membersOpen, wide]);
 
+  const select = useCallback(
+    (id: string) => {
+      store.select(id);
+      setNavOpen(false);
+    },
+    [store],
+  );
+  const create = useCallback(() => {
+    setOpened((n) => n + 1);
+    setCreating(true);
+  }, []);
+  const toggleNav = useCallback(() => setNavOpen((o) => !o), []);
+  const toggleMembers = useCallback(() => setMembersOpen((o) => !o), []);
+  const closeMembers = useCallback(() => setMembersOpen(false), []);
+
   return (
     <div className={`app${navOpen ? ' nav-open' : ''}${membersOpen ? ' members-open' : ''}`}>
       <div className="nav-scrim" onClick={() => setNavOpen(false)} aria-hidden="true" />
-      <Sidebar
-        // Off-canvas on phones: while closed it must not take keyboard focus either.
-        inert={narrow && !navOpen}
-        me={me}
-        rooms={sidebarRooms}
-        directory={directory}
-        current={current}
-        onSelect={select}
-        onCreate={() => {
-          setOpened((n) => n + 1);
-          setCreating(true);
-        }}
-        onRefresh={() => void store.refreshRooms()}
-        onSignOut={onSignOut}
-      />
+      {/* Off-canvas on phones: while closed it must not take keyboard focus either. */}
+      <SidebarPane store={store} inert={narrow && !navOpen} onSelect={select} onCreate={create} onSignOut={onSignOut} />
       <main className="chat" aria-labelledby="room-title">
-        <header className="room-header">
-          <button type="button" className="icon-button nav-toggle" aria-label="Show rooms" aria-expanded={navOpen} onClick={() => setNavOpen((o) => !o)}>
-            <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">
-              <path d="M4 6h16M4 12h16M4 18h16" stroke="currentColor" strokeWidth="2" strokeLinecap="round" />
-            </svg>
-          </button>
-          <h1 id="room-title" className="room-title">
-            {roomLabelOf(room)?.private && <LockIcon />}
-            {label}
-            {roomLabelOf(room)?.private && <span className="sr-only"> (private)</span>}
-          </h1>
-          <div className="room-actions">
-            <button
-              type="button"
-              className="button ghost small"
-              aria-expanded={membersOpen}
-              aria-controls="members-panel"
-              onClick={() => setMembersOpen((o) => !o)}
-              title="People here now"
-            >
-              <PeopleIcon /> {room?.members.length ?? 0}
-              <span className="sr-only"> people here now</span>
-            </button>
-            {room?.followed && current !== DEFAULT_ROOM && (
-              <button type="button" className="button ghost small" onClick={() => void store.leave(current)}>
-                Leave
-              </button>
-            )}
-          </div>
-        </header>
-        <ConnectionBanner state={connection} onRetry={() => store.reconnect()} />
-        {state.notice && (
-          <div className="banner notice" role="alert">
-            <span>{state.notice}</span>
-            <button type="button" className="icon-button small" aria-label="Dismiss" onClick={() => store.dismissNotice()}>
-              ×
-            </button>
-          </div>
-        )}
-        {room && (
-          <MessageList
-            key={current}
-            roomId={current}
-            roomLabel={label}
-            messages={room.messages}
-            pending={pending}
-            meId={me.id}
-            loaded={room.loaded}
-            hasOlder={room.hasOlder}
-            loadingOlder={room.loadingOlder}
-            onLoadOlder={() => void store.loadOlder(current)}
-            onRetry={(id) => store.retry(current, id)}
-            onDiscard={(id) => store.discard(current, id)}
-            onEdit={(id, text) => {
-              drafts.set(current, text);
-              store.discard(current, id);
-              setComposerKey((k) => k + 1);
-            }}
-          />
-        )}
-        <div className="typing" aria-hidden={typingNames.length === 0}>
-          {typingNames.length > 0 && (
-            <>
-              <span className="typing-dots" aria-hidden="true">
-                <i />
-                <i />
-                <i />
-              </span>
-              {typingText(typingNames)}
-            </>
-          )}
-        </div>
-        <Composer
-          key={`${current}:${composerKey}`}
-          roomLabel={label}
-          disabledReason={blocked}
-          disabledAction={blocked ? { label: `Join ${label}`, onClick: () => void store.join(current) } : undefined}
-          note={connection === 'online' ? undefined : 'Not connected: messages will be sent when the connection is back.'}
-          error={room?.error}
-          onDismissError={() => store.clearRoomError(current)}
-          onSend={(text) => store.send(text)}
-          onTyping={() => store.typing()}
-          initialText={drafts.get(current)}
-          onDraft={(text) => drafts.set(current, text)}
-          autoFocus={finePointer}
-        />
+        <RoomHeader store={store} navOpen={navOpen} membersOpen={membersOpen} onToggleNav={toggleNav} onToggleMembers={toggleMembers} />
+        <ConnectionPane store={store} />
+        <NoticePane store={store} />
+        <RoomBody store={store} autoFocus={finePointer} />
       </main>
-      {membersOpen && (
-        <div id="members-panel" className="members-wrap">
-          <MembersPanel members={room?.members ?? []} meId={me.id} roomLabel={label} onClose={() => setMembersOpen(false)} />
-        </div>
-      )}
+      {membersOpen && <MembersPane store={store} onClose={closeMembers} />}
       {/* Keyed by how many times it was opened, so each opening starts with an empty form. */}
       <CreateRoomDialog key={opened} open={creating} onClose={() => setCreating(false)} onCreate={(input) => store.createRoom(input)} />
-      <div className="sr-only" aria-live="polite" aria-atomic="true">
-        {state.announcement}
+      <Announcer store={store} />
+    </div>
+  );
+}
+
+interface SidebarPaneProps {
+  store: ChatStore;
+  inert: boolean;
+  onSelect: (id: string) => void;
+  onCreate: () => void;
+  onSignOut: () => void;
+}
+
+function SidebarPane({ store, inert, onSelect, onCreate, onSignOut }: SidebarPaneProps) {
+  const me = useChatState(store, selectMe);
+  const rooms = useChatState(store, selectSidebarRooms, sameSidebarRooms);
+  const directory = useChatState(store, selectDirectory);
+  const current = useChatState(store, selectCurrent);
+  const refresh = useCallback(() => void store.refreshRooms(), [store]);
+  return (
+    <Sidebar
+      inert={inert}
+      me={me}
+      rooms={rooms}
+      directory={directory}
+      current={current}
+      onSelect={onSelect}
+      onCreate={onCreate}
+      onRefresh={refresh}
+      onSignOut={onSignOut}
+    />
+  );
+}
+
+interface RoomHeaderProps {
+  store: ChatStore;
+  navOpen: boolean;
+  membersOpen: boolean;
+  onToggleNav: () => void;
+  onToggleMembers: () => void;
+}
+
+function RoomHeader({ store, navOpen, membersOpen, onToggleNav, onToggleMembers }: RoomHeaderProps) {
+  const current = useChatState(store, selectCurrent);
+  const room = useChatState(store, selectRoom);
+  const isPrivate = roomLabelOf(room)?.private;
+  return (
+    <header className="room-header">
+      <button type="button" className="icon-button nav-toggle" aria-label="Show rooms" aria-expanded={navOpen} onClick={onToggleNav}>
+        <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">
+          <path d="M4 6h16M4 12h16M4 18h16" stroke="currentColor" strokeWidth="2" strokeLinecap="round" />
+        </svg>
+      </button>
+      <h1 id="room-title" className="room-title">
+        {isPrivate && <LockIcon />}
+        {roomLabel(room, current)}
+        {isPrivate && <span className="sr-only"> (private)</span>}
+      </h1>
+      <div className="room-actions">
+        <button type="button" className="button ghost small" aria-expanded={membersOpen} aria-controls="members-panel" onClick={onToggleMembers} title="People here now">
+          <PeopleIcon /> {room?.members.length ?? 0}
+          <span className="sr-only"> people here now</span>
+        </button>
+        {room?.followed && current !== DEFAULT_ROOM && (
+          <button type="button" className="button ghost small" onClick={() => void store.leave(current)}>
+            Leave
+          </button>
+        )}
       </div>
+    </header>
+  );
+}
+
+function ConnectionPane({ store }: { store: ChatStore }) {
+  const connection = useChatState(store, selectConnection);
+  const retry = useCallback(() => store.reconnect(), [store]);
+  return <ConnectionBanner state={connection} onRetry={retry} />;
+}
+
+function NoticePane({ store }: { store: ChatStore }) {
+  const notice = useChatState(store, selectNotice);
+  if (!notice) return null;
+  return (
+    <div className="banner notice" role="alert">
+      <span>{notice}</span>
+      <button type="button" className="icon-button small" aria-label="Dismiss" onClick={() => store.dismissNotice()}>
+        ×
+      </button>
+    </div>
+  );
+}
+
+/** The open room: its messages, who is typing, and the composer. */
+function RoomBody({ store, autoFocus }: { store: ChatStore; autoFocus: boolean }) {
+  const current = useChatState(store, selectCurrent);
+  const room = useChatState(store, selectRoom);
+  const connection = useChatState(store, selectConnection);
+  const me = useChatState(store, selectMe);
+  const label = roomLabel(room, current);
+  // One Map for the component's life; writing a draft into it must not re-render.
+  const [drafts] = useState(() => new Map<string, string>());
+  const [composerKey, setComposerKey] = useState(0);
+
+  // Stable per room, so the message list's memoized rows can skip re-rendering.
+  const loadOlder = useCallback(() => void store.loadOlder(current), [store, current]);
+  const retry = useCallback((id: string) => store.retry(current, id), [store, current]);
+  const discard = useCallback((id: string) => store.discard(current, id), [store, current]);
+  const edit = useCallback(
+    (id: string, text: string) => {
+      drafts.set(current, text);
+      store.discard(current, id);
+      setComposerKey((k) => k + 1);
+    },
+    [store, current, drafts],
+  );
+
+  const typingNames = (room?.typing ?? []).map((t) => t.user.name);
+  const pending = useMemo(() => (room ? visiblePending(room) : []), [room]);
+  const blocked = room && !room.followed ? (room.blocked ?? `You are not in ${label}.`) : undefined;
+
+  return (
+    <>
+      {room && (
+        <MessageList
+          key={current}
+          roomId={current}
+          roomLabel={label}
+          messages={room.messages}
+          pending={pending}
+          meId={me.id}
+          loaded={room.loaded}
+          hasOlder={room.hasOlder}
+          loadingOlder={room.loadingOlder}
+          onLoadOlder={loadOlder}
+          onRetry={retry}
+          onDiscard={discard}
+          onEdit={edit}
+        />
+      )}
+      <div className="typing" aria-hidden={typingNames.length === 0}>
+        {typingNames.length > 0 && (
+          <>
+            <span className="typing-dots" aria-hidden="true">
+              <i />
+              <i />
+              <i />
+            </span>
+            {typingText(typingNames)}
+          </>
+        )}
+      </div>
+      <Composer
+        key={`${current}:${composerKey}`}
+        roomLabel={label}
+        disabledReason={blocked}
+        disabledAction={blocked ? { label: `Join ${label}`, onClick: () => void store.join(current) } : undefined}
+        note={connection === 'online' ? undefined : 'Not connected: messages will be sent when the connection is back.'}
+        error={room?.error}
+        onDismissError={() => store.clearRoomError(current)}
+        onSend={(text) => store.send(text)}
+        onTyping={() => store.typing()}
+        initialText={drafts.get(current)}
+        onDraft={(text) => drafts.set(current, text)}
+        autoFocus={autoFocus}
+      />
+    </>
+  );
+}
+
+function MembersPane({ store, onClose }: { store: ChatStore; onClose: () => void }) {
+  const current = useChatState(store, selectCurrent);
+  const room = useChatState(store, selectRoom);
+  const me = useChatState(store, selectMe);
+  return (
+    <div id="members-panel" className="members-wrap">
+      <MembersPanel members={room?.members ?? []} meId={me.id} roomLabel={roomLabel(room, current)} onClose={onClose} />
+    </div>
+  );
+}
+
+function Announcer({ store }: { store: ChatStore }) {
+  const announcement = useChatState(store, selectAnnouncement);
+  return (
+    <div className="sr-only" aria-live="polite" aria-atomic="true">
+      {announcement}
     </div>
   );
 }

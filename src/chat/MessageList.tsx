@@ -98,6 +98,11 @@ export function MessageList(props: MessageListProps) {
     if (wantOlder) onLoadOlder();
   }, [wantOlder, onLoadOlder]);
 
+  const { onRetry, onDiscard, onEdit } = props;
+  // Stable while the room's state is: with rows compared by content, a new message renders one row, not all of them.
+  const top = useMemo<TopState>(() => ({ roomLabel, loaded, hasOlder, loadingOlder, onLoadOlder }), [roomLabel, loaded, hasOlder, loadingOlder, onLoadOlder]);
+  const actions = useMemo<RowActions>(() => ({ onRetry, onDiscard, onEdit }), [onRetry, onDiscard, onEdit]);
+
   const messageCount = messages.length + pending.length;
   // Screen readers hear "message 3,412 of 10,000" although only a few rows exist.
   const positions = useMemo(() => {
@@ -124,7 +129,7 @@ export function MessageList(props: MessageListProps) {
                 className="message-row"
                 style={{ transform: `translateY(${item.start}px)` }}
               >
-                <RowView row={row} {...props} />
+                <RowView row={row} top={top} actions={actions} />
               </div>
             );
           })}
@@ -144,7 +149,34 @@ export function MessageList(props: MessageListProps) {
   );
 }
 
-const RowView = memo(function RowView({ row, roomLabel, loaded, hasOlder, loadingOlder, onLoadOlder, onRetry, onDiscard, onEdit }: { row: ListRow } & MessageListProps) {
+type TopState = Pick<MessageListProps, 'roomLabel' | 'loaded' | 'hasOlder' | 'loadingOlder' | 'onLoadOlder'>;
+type RowActions = Pick<MessageListProps, 'onRetry' | 'onDiscard' | 'onEdit'>;
+interface RowViewProps {
+  row: ListRow;
+  top: TopState;
+  actions: RowActions;
+}
+
+/** buildRows makes fresh row objects each time; what a row draws is what decides whether it redraws. */
+function sameRow(a: ListRow, b: ListRow): boolean {
+  switch (a.kind) {
+    case 'top':
+      return b.kind === 'top';
+    case 'day':
+      return b.kind === 'day' && a.label === b.label;
+    case 'message':
+      return b.kind === 'message' && a.message === b.message && a.own === b.own && a.first === b.first;
+    case 'pending':
+      return b.kind === 'pending' && a.pending === b.pending && a.first === b.first;
+  }
+}
+
+const sameRowProps = (a: RowViewProps, b: RowViewProps): boolean =>
+  sameRow(a.row, b.row) && a.actions === b.actions && (a.row.kind !== 'top' || a.top === b.top);
+
+const RowView = memo(function RowView({ row, top, actions }: RowViewProps) {
+  const { roomLabel, loaded, hasOlder, loadingOlder, onLoadOlder } = top;
+  const { onRetry, onDiscard, onEdit } = actions;
   switch (row.kind) {
     case 'top':
       if (!loaded) return <p className="list-note">Loading messages…</p>;
@@ -173,7 +205,7 @@ const RowView = memo(function RowView({ row, roomLabel, loaded, hasOlder, loadin
     case 'pending':
       return <PendingView pending={row.pending} first={row.first} onRetry={onRetry} onDiscard={onDiscard} onEdit={onEdit} />;
   }
-});
+}, sameRowProps);
 
 function MessageView({ message: m, own, first }: { message: ChatMessage; own: boolean; first: boolean }) {
   const time = formatTime(m.ts);
