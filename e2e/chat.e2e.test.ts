@@ -6,6 +6,7 @@
  *   npx vitest run e2e
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -53,6 +54,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  if (axeReport.length) console.info(`axe findings below "serious":\n${axeReport.join('\n')}`);
   await browser?.close();
   await server?.close();
   await stack?.close();
@@ -67,13 +69,17 @@ async function newUser(): Promise<{ context: BrowserContext; page: Page }> {
   return { context, page };
 }
 
-async function signUp(page: Page, name: string): Promise<void> {
+async function signUp(page: Page, name: string, check = false): Promise<void> {
   await page.goto(baseUrl);
+  await page.getByRole('heading', { level: 1, name: 'Welcome back' }).waitFor();
+  if (check) await expectAccessible(page, 'sign-in');
   await page.getByRole('tab', { name: 'Create account' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Create your account' }).waitFor();
+  if (check) await expectAccessible(page, 'sign-up');
   await page.getByLabel('Email').fill(`${name}@example.com`);
   await page.getByLabel('Chat name').fill(name);
   await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByRole('button', { name: 'Create my account' }).click();
   // Local mode shows the confirmation code on screen, so nobody needs an inbox.
   await page.getByRole('button', { name: 'Fill it in' }).click();
   await page.getByRole('button', { name: 'Confirm and continue' }).click();
@@ -84,7 +90,7 @@ async function signIn(page: Page, name: string): Promise<void> {
   await page.getByRole('tab', { name: 'Sign in' }).click();
   await page.getByLabel('Email').fill(`${name}@example.com`);
   await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in to Parley' }).click();
   await page.getByRole('heading', { level: 1 }).filter({ hasText: /^#/ }).waitFor();
 }
 
@@ -112,6 +118,35 @@ async function savedRooms(page: Page): Promise<{ key: string; rooms: string[]; c
   });
 }
 
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+/** Every screen is checked as it stands; these findings fail the test (axe's "moderate" and "minor" are reported only). */
+const BLOCKING = new Set(['serious', 'critical']);
+const axeReport: string[] = [];
+
+interface AxeResult {
+  id: string;
+  impact?: string | null;
+  help: string;
+  nodes: { target: unknown[]; failureSummary?: string }[];
+}
+
+/** Runs axe-core on the page as it is now and fails on any serious or critical finding. */
+async function expectAccessible(page: Page, screen: string): Promise<void> {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (ctx: Document, opts: object) => Promise<{ violations: AxeResult[] }> } }).axe;
+    const result = await axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target, failureSummary: n.failureSummary })) }));
+  });
+  for (const v of violations) axeReport.push(`${screen}: [${v.impact ?? '?'}] ${v.id} (${v.help}) ×${v.nodes.length}`);
+  const blocking = violations.filter((v) => BLOCKING.has(v.impact ?? ''));
+  // Soft, so one run lists the findings of every screen.
+  expect.soft(
+    blocking.map((v) => `${v.id}: ${v.help}\n${v.nodes.map((n) => `  ${JSON.stringify(n.target)} ${n.failureSummary ?? ''}`).join('\n')}`),
+    `axe on the ${screen} screen`,
+  ).toEqual([]);
+}
+
 /** Waits until the room shows exactly these messages, in this order. */
 async function expectTexts(page: Page, expected: string[], timeout = 15_000): Promise<void> {
   await expect.poll(() => texts(page), { timeout, interval: 100 }).toEqual(expected);
@@ -121,7 +156,7 @@ describe.skipIf(!existsSync(CHROMIUM))('Parley in a browser', () => {
   it('two people chat, see each other, survive a dropped socket; private rooms stay private', async () => {
     const a = await newUser();
     const b = await newUser();
-    await signUp(a.page, names.alice);
+    await signUp(a.page, names.alice, true);
     await signUp(b.page, names.bob);
 
     // Sign out and back in, the way a returning user does.
@@ -132,8 +167,11 @@ describe.skipIf(!existsSync(CHROMIUM))('Parley in a browser', () => {
     const room = `talk-${suffix}`;
     await a.page.getByRole('button', { name: 'Create a room' }).click();
     await a.page.getByLabel('Room ID').fill(room);
+    await expectAccessible(a.page, 'create-room dialog');
     await a.page.getByRole('button', { name: 'Create room' }).click();
     await a.page.getByRole('heading', { level: 1, name: `#${room}` }).waitFor();
+    // Focus lands where you will type next, not back on "+".
+    await expect.poll(() => a.page.evaluate(() => document.activeElement?.getAttribute('placeholder'))).toBe(`Message #${room}`);
     await openRoom(b.page, room);
 
     // Presence: each sees the other here.
@@ -146,6 +184,7 @@ describe.skipIf(!existsSync(CHROMIUM))('Parley in a browser', () => {
     await expectTexts(b.page, ['Hi Bob, welcome to the room']);
     await say(b.page, 'Thanks Alice! Glad to be here.');
     await expectTexts(a.page, ['Hi Bob, welcome to the room', 'Thanks Alice! Glad to be here.']);
+    await expectAccessible(a.page, 'chat');
 
     // Typing shows on the other side, then fades.
     await composer(b.page).pressSequentially('writing', { delay: 20 });
@@ -157,6 +196,7 @@ describe.skipIf(!existsSync(CHROMIUM))('Parley in a browser', () => {
     await b.context.setOffline(true);
     for (const c of stack.gateway.listConnections()) if (c.authorizer.userName === names.bob) stack.gateway.dropConnection(c.connectionId);
     await b.page.getByText(/You are offline/).waitFor({ timeout: 10_000 });
+    await expectAccessible(b.page, 'reconnecting banner');
     const missed = ['one while you were away', 'two while you were away', 'three while you were away'];
     for (const m of missed) await say(a.page, m);
     await say(b.page, 'queued while offline');
@@ -217,5 +257,13 @@ describe.skipIf(!existsSync(CHROMIUM))('Parley in a browser', () => {
     // The sidebar slides off-canvas at this width; shoot once the transition has settled.
     await a.page.waitForFunction(() => document.getAnimations().length === 0);
     await a.page.screenshot({ path: resolve('docs/screenshot-mobile.png') });
+    await expectAccessible(a.page, 'phone layout');
+
+    // Right-to-left text reads right to left, each message by its own script.
+    await say(b.page, 'مرحبا بالجميع');
+    const arabic = a.page.locator('.msg-text', { hasText: 'مرحبا بالجميع' });
+    await arabic.waitFor();
+    expect(await arabic.evaluate((el) => el.matches(':dir(rtl)'))).toBe(true);
+    expect(await a.page.locator('.msg-text', { hasText: 'Hi Bob' }).evaluate((el) => el.matches(':dir(ltr)'))).toBe(true);
   }, 180_000);
 });
