@@ -110,6 +110,18 @@ export function signUpRefusal(err: unknown): keyof typeof SIGN_UP_REFUSALS | und
   return undefined;
 }
 
+/**
+ * Why an email address cannot be right, or undefined. Deliberately loose (the
+ * confirmation code proves the address): something, one @, a domain with a dot
+ * and a top-level part of two letters or more.
+ */
+export function emailProblem(email: string): string | undefined {
+  const e = email.trim();
+  if (!e) return 'Enter your email address.';
+  if (!/^[^\s@]+@[^\s@.]+(\.[^\s@.]+)*\.[^\s@.]{2,}$/.test(e)) return 'Enter a whole email address, like name@example.com.';
+  return undefined;
+}
+
 /** Maps Cognito and Amplify failures to a sentence for the form, and the field it is about. */
 export function authProblem(err: unknown, step: AuthStep, policy?: PasswordPolicy): AuthProblem {
   if (step === 'signUp') {

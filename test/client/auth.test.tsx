@@ -74,7 +74,7 @@ async function signUp(user: ReturnType<typeof userEvent.setup>, email: string, n
   await user.type(screen.getByLabelText('Email'), email);
   await user.type(screen.getByLabelText('Chat name'), name);
   await user.type(screen.getByLabelText('Password'), password);
-  await user.click(screen.getByRole('button', { name: 'Create account' }));
+  await user.click(screen.getByRole('button', { name: 'Create my account' }));
 }
 
 describe('AuthScreen with cognito-local', () => {
@@ -115,7 +115,7 @@ describe('AuthScreen with cognito-local', () => {
     expect(screen.getByRole('alert').textContent).toContain('Your password needs at least 8 characters');
     await user.clear(screen.getByLabelText('Password'));
     await user.type(screen.getByLabelText('Password'), 'Str0ng!pass');
-    await user.click(screen.getByRole('button', { name: 'Create account' }));
+    await user.click(screen.getByRole('button', { name: 'Create my account' }));
     await waitFor(() => expect(screen.getByRole('heading', { name: 'Check your email' })).toBeTruthy());
     unmount();
 
@@ -123,9 +123,11 @@ describe('AuthScreen with cognito-local', () => {
     await signUp(user, email, `${name}x`, 'Str0ng!pass');
     await waitFor(() => expect(screen.getByRole('alert').textContent).toBe('An account with this email already exists. Sign in instead.'));
     await user.click(screen.getByRole('tab', { name: 'Sign in' }));
-    await user.type(screen.getByLabelText('Email'), email);
+    // The form keeps what was typed across tabs.
+    expect((screen.getByLabelText('Email') as HTMLInputElement).value).toBe(email);
+    await user.clear(screen.getByLabelText('Password'));
     await user.type(screen.getByLabelText('Password'), 'Wr0ng!pass');
-    await user.click(screen.getByRole('button', { name: 'Sign in' }));
+    await user.click(screen.getByRole('button', { name: 'Sign in to Parley' }));
     await waitFor(() => expect(screen.getByRole('alert').textContent).toBe('Incorrect email or password.'));
   });
 
@@ -140,7 +142,7 @@ describe('AuthScreen with cognito-local', () => {
     for (const bad of ['two words', '-dash', 'dot.', 'émile', 'a/b']) {
       await user.clear(screen.getByLabelText('Chat name'));
       await user.type(screen.getByLabelText('Chat name'), bad);
-      await user.click(screen.getByRole('button', { name: 'Create account' }));
+      await user.click(screen.getByRole('button', { name: 'Create my account' }));
       expect(nameFieldError()).toBe(`${NAME_RULE}.`);
       expect(document.activeElement).toBe(screen.getByLabelText('Chat name'));
     }
@@ -188,13 +190,36 @@ describe('AuthScreen with cognito-local', () => {
     expect(authProblem(weak, 'confirm', config.passwordPolicy)).toEqual({ message: 'Incorrect email or password.' });
   });
 
+  it('checks the email address before anything is sent, on the email field', async () => {
+    const operations = cognitoCalls();
+    const user = userEvent.setup();
+    render(<AuthScreen config={config} onSignedIn={vi.fn()} />);
+    const email = screen.getByLabelText('Email');
+    await user.type(screen.getByLabelText('Password'), 'Str0ng!pass');
+    for (const bad of ['not-an-email', 'a@b', 'a@b.c', 'two words@example.com', '@example.com']) {
+      await user.clear(email);
+      await user.type(email, bad);
+      await user.click(screen.getByRole('button', { name: 'Sign in to Parley' }));
+      expect(screen.getByRole('alert').textContent, bad).toBe('Enter a whole email address, like name@example.com.');
+      expect(email.getAttribute('aria-invalid')).toBe('true');
+      expect(document.activeElement).toBe(email);
+    }
+    expect(operations).toEqual([]);
+    // Typing clears the error; a real address goes through to the pool.
+    await user.clear(email);
+    expect(screen.queryByRole('alert')).toBeNull();
+    await user.type(email, `${unique()}@example.co.uk`);
+    await user.click(screen.getByRole('button', { name: 'Sign in to Parley' }));
+    await waitFor(() => expect(operations).toContain('InitiateAuth'));
+  });
+
   it('says a wrong password is wrong when signing in, even when the pool answers InvalidPasswordException', async () => {
     cognitoCalls({ operation: 'InitiateAuth', type: 'InvalidPasswordException', message: 'Invalid password' });
     const user = userEvent.setup();
     render(<AuthScreen config={config} onSignedIn={vi.fn()} />);
     await user.type(screen.getByLabelText('Email'), `${unique()}@example.com`);
     await user.type(screen.getByLabelText('Password'), 'Wr0ng!pass');
-    await user.click(screen.getByRole('button', { name: 'Sign in' }));
+    await user.click(screen.getByRole('button', { name: 'Sign in to Parley' }));
     await waitFor(() => expect(screen.getByRole('alert').textContent).toBe('Incorrect email or password.'));
   });
 
