@@ -12,7 +12,7 @@ import { MessageList } from './MessageList';
 import { useMediaQuery } from './useMediaQuery';
 import { LockIcon, PeopleIcon } from './icons';
 import { Sidebar, type SidebarRoom } from './Sidebar';
-import { ChatStore, roomLabelOf, visiblePending, type ChatState, type RoomView } from './store';
+import { ChatStore, roomLabelOf, roomTitle, visiblePending, type ChatState, type RoomView } from './store';
 import { sameItems, shallowEqual, useChatState } from './useChatState';
 
 export interface ChatScreenProps {
@@ -25,11 +25,6 @@ export interface ChatScreenProps {
   socketOptions?: Partial<Omit<ChatSocketOptions, 'getUrl'>>;
 }
 
-/** How a room is named in text: "#name" for public rooms, the bare name for private ones (drawn with a lock). */
-const roomLabel = (room: RoomView | undefined, id: string) => {
-  const label = roomLabelOf(room);
-  return (label?.private ? '' : '#') + (label?.name ?? id);
-};
 
 export default function ChatScreen({ user, websocketUrl, getToken, onSignOut, socketOptions }: ChatScreenProps) {
   const [store, setStore] = useState<ChatStore>();
@@ -78,6 +73,7 @@ const selectNotice = (s: ChatState) => s.notice;
 const selectAnnouncement = (s: ChatState) => s.announcement;
 const selectMe = (s: ChatState) => s.me;
 const selectDirectory = (s: ChatState) => s.directory;
+const selectDirectoryLoaded = (s: ChatState) => s.directoryLoaded;
 const selectSidebarRooms = (s: ChatState): SidebarRoom[] =>
   Object.values(s.rooms)
     .filter((r) => r.followed || r.id === s.current)
@@ -100,6 +96,15 @@ export function ChatLayout({ store, onSignOut }: { store: ChatStore; onSignOut: 
   const [membersOpen, setMembersOpen] = useState(wide);
   const [creating, setCreating] = useState(false);
   const [opened, setOpened] = useState(0);
+  const mainRef = useRef<HTMLElement>(null);
+  const [created, setCreated] = useState(0);
+
+  // After creating a room you want to talk in it: the composer, not the "+" the dialog hands focus back to.
+  useEffect(() => {
+    if (!created) return;
+    const frame = requestAnimationFrame(() => mainRef.current?.querySelector<HTMLTextAreaElement>('.composer textarea')?.focus());
+    return () => cancelAnimationFrame(frame);
+  }, [created]);
 
   // Reading the current room in a visible tab clears its unread count.
   useEffect(() => {
@@ -141,7 +146,7 @@ export function ChatLayout({ store, onSignOut }: { store: ChatStore; onSignOut: 
       <div className="nav-scrim" onClick={() => setNavOpen(false)} aria-hidden="true" />
       {/* Off-canvas on phones: while closed it must not take keyboard focus either. */}
       <SidebarPane store={store} inert={narrow && !navOpen} onSelect={select} onCreate={create} onSignOut={onSignOut} />
-      <main className="chat" aria-labelledby="room-title">
+      <main ref={mainRef} className="chat" aria-labelledby="room-title">
         <RoomHeader store={store} navOpen={navOpen} membersOpen={membersOpen} onToggleNav={toggleNav} onToggleMembers={toggleMembers} />
         <ConnectionPane store={store} />
         <NoticePane store={store} />
@@ -149,7 +154,15 @@ export function ChatLayout({ store, onSignOut }: { store: ChatStore; onSignOut: 
       </main>
       {membersOpen && <MembersPane store={store} onClose={closeMembers} />}
       {/* Keyed by how many times it was opened, so each opening starts with an empty form. */}
-      <CreateRoomDialog key={opened} open={creating} onClose={() => setCreating(false)} onCreate={(input) => store.createRoom(input)} />
+      <CreateRoomDialog
+        key={opened}
+        open={creating}
+        onClose={() => setCreating(false)}
+        onCreate={async (input) => {
+          await store.createRoom(input);
+          setCreated((n) => n + 1);
+        }}
+      />
       <Announcer store={store} />
     </div>
   );
@@ -167,6 +180,7 @@ function SidebarPane({ store, inert, onSelect, onCreate, onSignOut }: SidebarPan
   const me = useChatState(store, selectMe);
   const rooms = useChatState(store, selectSidebarRooms, sameSidebarRooms);
   const directory = useChatState(store, selectDirectory);
+  const directoryLoaded = useChatState(store, selectDirectoryLoaded);
   const current = useChatState(store, selectCurrent);
   const refresh = useCallback(() => void store.refreshRooms(), [store]);
   return (
@@ -175,6 +189,7 @@ function SidebarPane({ store, inert, onSelect, onCreate, onSignOut }: SidebarPan
       me={me}
       rooms={rooms}
       directory={directory}
+      directoryLoaded={directoryLoaded}
       current={current}
       onSelect={onSelect}
       onCreate={onCreate}
@@ -205,13 +220,13 @@ function RoomHeader({ store, navOpen, membersOpen, onToggleNav, onToggleMembers 
       </button>
       <h1 id="room-title" className="room-title">
         {isPrivate && <LockIcon />}
-        {roomLabel(room, current)}
+        {roomTitle(room, current)}
         {isPrivate && <span className="sr-only"> (private)</span>}
       </h1>
       <div className="room-actions">
         <button type="button" className="button ghost small" aria-expanded={membersOpen} aria-controls="members-panel" onClick={onToggleMembers} title="People here now">
           <PeopleIcon /> {room?.members.length ?? 0}
-          <span className="sr-only"> people here now</span>
+          <span className="sr-only">{room?.members.length === 1 ? ' person here now' : ' people here now'}</span>
         </button>
         {room?.followed && current !== DEFAULT_ROOM && (
           <button type="button" className="button ghost small" onClick={() => void store.leave(current)}>
@@ -248,7 +263,7 @@ function RoomBody({ store, autoFocus }: { store: ChatStore; autoFocus: boolean }
   const room = useChatState(store, selectRoom);
   const connection = useChatState(store, selectConnection);
   const me = useChatState(store, selectMe);
-  const label = roomLabel(room, current);
+  const label = roomTitle(room, current);
   // One Map for the component's life; writing a draft into it must not re-render.
   const [drafts] = useState(() => new Map<string, string>());
   const [composerKey, setComposerKey] = useState(0);
@@ -325,7 +340,7 @@ function MembersPane({ store, onClose }: { store: ChatStore; onClose: () => void
   const me = useChatState(store, selectMe);
   return (
     <div id="members-panel" className="members-wrap">
-      <MembersPanel members={room?.members ?? []} meId={me.id} roomLabel={roomLabel(room, current)} onClose={onClose} />
+      <MembersPanel members={room?.members ?? []} meId={me.id} roomLabel={roomTitle(room, current)} onClose={onClose} />
     </div>
   );
 }

@@ -120,6 +120,7 @@ export function Composer({
           id={`${id}-input`}
           ref={ref}
           rows={1}
+          dir="auto"
           value={text}
           disabled={disabled}
           placeholder={disabled ? '' : `Message ${roomLabel}`}
@@ -152,7 +153,7 @@ export function Composer({
         {length >= COUNTER_FROM && (
           <span id={`${id}-count`} className={`composer-count${over ? ' over' : ''}`} aria-live="polite">
             {over
-              ? `${(length - LIMITS.maxTextChars).toLocaleString('en')} characters too long`
+              ? `${(length - LIMITS.maxTextChars).toLocaleString('en')} ${length - LIMITS.maxTextChars === 1 ? 'character' : 'characters'} too long`
               : `${length.toLocaleString('en')} / ${LIMITS.maxTextChars.toLocaleString('en')}`}
           </span>
         )}

@@ -231,7 +231,8 @@ function MessageView({ message: m, own, first }: { message: ChatMessage; own: bo
             </time>
           </div>
         )}
-        <div className="msg-text">
+        {/* auto: Arabic and Hebrew read right to left, each message by its own first strong character. */}
+        <div className="msg-text" dir="auto">
           <Linkified text={m.text} />
         </div>
       </div>
@@ -262,7 +263,9 @@ function PendingView({
             <span className="msg-name">You</span>
           </div>
         )}
-        <div className="msg-text">{p.text}</div>
+        <div className="msg-text" dir="auto">
+          {p.text}
+        </div>
         {failed ? (
           <div className="msg-status error" role="alert">
             <span>Not sent{p.error ? `: ${p.error.message}` : ''}</span>

@@ -15,6 +15,8 @@ export interface SidebarProps {
   rooms: readonly SidebarRoom[];
   /** Rooms you may join: public ones and private ones you were invited to. */
   directory: readonly RoomSummary[];
+  /** False until the server has sent the directory once. */
+  directoryLoaded?: boolean;
   current: string;
   onSelect: (id: string) => void;
   onCreate: () => void;
@@ -33,7 +35,7 @@ function RoomIcon({ private: isPrivate }: { private: boolean }) {
   );
 }
 
-export function Sidebar({ me, rooms, directory, current, onSelect, onCreate, onRefresh, onSignOut, inert }: SidebarProps) {
+export function Sidebar({ me, rooms, directory, directoryLoaded = true, current, onSelect, onCreate, onRefresh, onSignOut, inert }: SidebarProps) {
   const followed = new Set(rooms.map((r) => r.id));
   const browse = directory.filter((r) => !followed.has(r.id));
   return (
@@ -81,7 +83,11 @@ export function Sidebar({ me, rooms, directory, current, onSelect, onCreate, onR
             ↻
           </button>
         </div>
-        {browse.length === 0 ? (
+        {!directoryLoaded ? (
+          <p className="muted small pad" aria-busy="true">
+            Loading rooms…
+          </p>
+        ) : browse.length === 0 ? (
           <p className="muted small pad">You are in every room you can see.</p>
         ) : (
           <ul className="room-list">

@@ -59,6 +59,8 @@ export interface ChatState {
   rooms: Readonly<Record<string, RoomView>>;
   /** Rooms this user may join: public ones and private ones they belong to. */
   directory: readonly RoomSummary[];
+  /** The server has answered for the directory at least once; until then it is not "empty", just unknown. */
+  directoryLoaded: boolean;
   /** Latest announcement for screen readers. */
   announcement: string;
   /** A problem not tied to a room. */
@@ -109,7 +111,7 @@ export class ChatStore {
     const rooms: Record<string, RoomView> = {};
     for (const id of followed) rooms[id] = { ...emptyRoom(id), followed: true, label: saved.labels[id] };
     const current = saved.current && rooms[saved.current] ? saved.current : followed[0]!;
-    this.state = { me, connection: socket.state, current, rooms, directory: [], announcement: '' };
+    this.state = { me, connection: socket.state, current, rooms, directory: [], directoryLoaded: false, announcement: '' };
   }
 
   // ------------------------------------------------------------ external store contract
@@ -163,7 +165,7 @@ export class ChatStore {
           error: error.message,
         })),
       ),
-      s.on('rooms', (rooms) => this.set({ directory: rooms })),
+      s.on('rooms', (rooms) => this.set({ directory: rooms, directoryLoaded: true })),
       s.on('error', (error) => this.set({ notice: error.message })),
     );
     s.start(Object.values(this.state.rooms).filter((r) => r.followed).map((r) => r.id));
@@ -197,8 +199,12 @@ export class ChatStore {
     }
   }
 
+  /** Leaves a room and, if it was open, goes back to the lobby, as Slack does: a room you left is not one you are in. */
   async leave(id: string): Promise<void> {
-    this.updateRoom(id, () => ({ followed: false, members: [], typing: [], blocked: `You left #${id}. Join it again to post.` }));
+    const title = roomTitle(this.state.rooms[id], id);
+    this.updateRoom(id, () => ({ followed: false, members: [], typing: [], blocked: `You left ${title}. Join it again to post.` }));
+    if (this.state.current === id && id !== DEFAULT_ROOM) this.select(DEFAULT_ROOM);
+    this.set({ announcement: `You left ${title}.` });
     this.save();
     await this.socket.leave(id);
   }
@@ -230,7 +236,7 @@ export class ChatStore {
 
   async refreshRooms(): Promise<void> {
     try {
-      this.set({ directory: await this.socket.listRooms() });
+      this.set({ directory: await this.socket.listRooms(), directoryLoaded: true });
     } catch {
       // Offline or busy: the next connection refreshes it.
     }
@@ -403,6 +409,12 @@ function errorText(err: unknown): string {
 
 /** A room's name and privacy: the server's summary, else what the last session remembered. */
 export const roomLabelOf = (room: RoomView | undefined): RoomLabel | undefined => room?.summary ?? room?.label;
+
+/** How a room is named in text: "#name" for public rooms, the bare name for private ones (drawn with a lock). */
+export const roomTitle = (room: RoomView | undefined, id: string): string => {
+  const label = roomLabelOf(room);
+  return (label?.private ? '' : '#') + (label?.name ?? id);
+};
 
 /** Unsent messages to draw: one whose live echo already shows is not drawn twice. */
 export function visiblePending(room: RoomView): readonly PendingMessage[] {

@@ -71,4 +71,13 @@ describe('Sidebar', () => {
     expect(props.onRefresh).toHaveBeenCalled();
     expect(props.onSignOut).toHaveBeenCalled();
   });
+
+  it('says the room list is loading, not that you are in every room, until the server has answered', () => {
+    setup({ directory: [], directoryLoaded: false });
+    expect(within(moreRooms()).getByText('Loading rooms…')).toBeTruthy();
+    expect(within(moreRooms()).queryByText(/every room/)).toBeNull();
+    cleanup();
+    setup({ directory: [summary('lobby')], directoryLoaded: true, rooms: [{ id: 'lobby', name: 'Lobby', private: false, unread: 0 }] });
+    expect(within(moreRooms()).getByText('You are in every room you can see.')).toBeTruthy();
+  });
 });

@@ -143,6 +143,21 @@ describe('ChatStore', () => {
     expect(Object.values(second.getSnapshot().rooms).filter((r) => r.followed).map((r) => r.id)).toEqual(['lobby', 'random']);
   });
 
+  it('leaving the open room goes back to the lobby and names the room by its name, not its id', async () => {
+    const s = store();
+    s.start();
+    await waitFor(() => expect(s.getSnapshot().connection).toBe('online'));
+    server.room('plans-7', 'Plans');
+    s.select('plans-7');
+    await waitFor(() => expect(s.getSnapshot().rooms['plans-7']?.summary?.name).toBe('Plans'));
+    await s.leave('plans-7');
+    const state = s.getSnapshot();
+    expect(state.current).toBe('lobby');
+    expect(state.rooms['plans-7']).toMatchObject({ followed: false, blocked: 'You left #Plans. Join it again to post.' });
+    expect(state.announcement).toBe('You left #Plans.');
+    expect(state.directoryLoaded).toBe(true);
+  });
+
   it('creates a private room that only invitees see, opens it by the id the server gave it, and reports refusals', async () => {
     const storage = new MemoryStorage();
     const s = store('alice', storage);
