@@ -15,7 +15,8 @@ import {
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startGateway, type AuthorizerEvent, type AuthorizerResult, type LocalGateway, type WebSocketEvent } from '../local/gateway';
+import type { APIGatewayAuthorizerResult } from 'aws-lambda';
+import { startGateway, type GatewayAuthorizerEvent, type GatewayRouteEvent, type LocalGateway } from '../local/gateway';
 
 // ---------------------------------------------------------------- helpers
 
@@ -122,8 +123,8 @@ async function writeSplit(socket: Socket, frame: Buffer, cuts: number[]) {
 
 // ---------------------------------------------------------------- the main gateway
 
-const events: { route: string; event: WebSocketEvent }[] = [];
-const authEvents: AuthorizerEvent[] = [];
+const events: { route: string; event: GatewayRouteEvent }[] = [];
+const authEvents: GatewayAuthorizerEvent[] = [];
 const connectProbes = new Map<string, { name: string; status: number | undefined }>();
 const eventsFor = (id: string, route?: string) => events.filter((e) => e.event.requestContext.connectionId === id && (!route || e.route === route));
 const disconnectsOf = (id: string) => until(() => eventsFor(id, '$disconnect').length > 0 && eventsFor(id, '$disconnect'), '$disconnect');
@@ -131,7 +132,7 @@ const disconnectsOf = (id: string) => until(() => eventsFor(id, '$disconnect').l
 let gw: LocalGateway;
 let sdk: ApiGatewayManagementApiClient;
 
-function allow(effect: 'Allow' | 'Deny', resource: string): AuthorizerResult {
+function allow(effect: 'Allow' | 'Deny', resource: string): APIGatewayAuthorizerResult {
   return {
     principalId: 'user-1',
     policyDocument: { Version: '2012-10-17', Statement: [{ Action: 'execute-api:Invoke', Effect: effect, Resource: resource }] },
@@ -143,7 +144,7 @@ beforeAll(async () => {
   gw = await startGateway({
     integrationTimeoutMs: 300,
     authorizer: {
-      async handler(event: AuthorizerEvent) {
+      async handler(event: GatewayAuthorizerEvent) {
         authEvents.push(event);
         const token = event.queryStringParameters.token;
         if (token === 'unauthorized') throw new Error('Unauthorized');
@@ -157,7 +158,7 @@ beforeAll(async () => {
       },
     },
     routes: {
-      async $connect(event: WebSocketEvent) {
+      async $connect(event: GatewayRouteEvent) {
         events.push({ route: '$connect', event });
         const q = event.queryStringParameters ?? {};
         if (q.throw) throw new Error('connect handler crashed');
@@ -170,24 +171,24 @@ beforeAll(async () => {
         if (q.protocol && offered) return { statusCode: 200, headers: { 'Sec-WebSocket-Protocol': offered.split(',')[0]!.trim() } };
         return { statusCode: 200 };
       },
-      async $disconnect(event: WebSocketEvent) {
+      async $disconnect(event: GatewayRouteEvent) {
         events.push({ route: '$disconnect', event });
       },
-      async $default(event: WebSocketEvent) {
+      async $default(event: GatewayRouteEvent) {
         events.push({ route: '$default', event });
       },
       // A handler answering through @connections, exactly as the production handlers do.
-      async sendmessage(event: WebSocketEvent) {
+      async sendmessage(event: GatewayRouteEvent) {
         events.push({ route: 'sendmessage', event });
         const { connectionId } = event.requestContext;
         await sdk.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: bytes(`echo:${event.body}`) }));
         return { statusCode: 200 };
       },
-      async boom(event: WebSocketEvent) {
+      async boom(event: GatewayRouteEvent) {
         events.push({ route: 'boom', event });
         throw new Error('handler bug');
       },
-      async slow(event: WebSocketEvent) {
+      async slow(event: GatewayRouteEvent) {
         events.push({ route: 'slow', event });
         await pause(450);
       },
@@ -488,12 +489,12 @@ describe('$disconnect', () => {
 
 describe('idle timeout and connection cap', () => {
   let timed: LocalGateway;
-  const disconnects: WebSocketEvent[] = [];
+  const disconnects: GatewayRouteEvent[] = [];
   beforeAll(async () => {
     timed = await startGateway({
       idleTimeoutMs: 300,
       maxConnectionMs: 900,
-      routes: { $default: async () => undefined, $disconnect: async (e: WebSocketEvent) => void disconnects.push(e) },
+      routes: { $default: async () => undefined, $disconnect: async (e: GatewayRouteEvent) => void disconnects.push(e) },
     });
   });
   afterAll(() => timed?.close());
@@ -574,7 +575,7 @@ describe('close()', () => {
       postLatencyMs: 5_000,
       routes: {
         $default: async () => undefined,
-        $disconnect: async (e: WebSocketEvent) => {
+        $disconnect: async (e: GatewayRouteEvent) => {
           await pause(50);
           finished.push(e.requestContext.connectionId);
         },
