@@ -63,7 +63,8 @@ export interface LocalStack {
   close(): Promise<void>;
 }
 
-export const DEFAULT_PORTS = { gateway: 3001, cognito: 9229 } as const;
+/** The fixed ports of `npm start` (the app's is vite.config.ts's server.port). */
+export const DEFAULT_PORTS = { gateway: 3001, cognito: 9229, app: 5173 } as const;
 
 export async function startStack(opts: StackOptions = {}): Promise<LocalStack> {
   const stops: (() => Promise<void>)[] = [];
