@@ -16,6 +16,7 @@ import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi
 import { managementClient } from '../amplify/core/deps';
 import { freePort } from '../local/process';
 import { startGateway, type GatewayOptions, type LambdaHandler, type LocalGateway } from '../local/gateway';
+import { STAGE_NAME } from '../amplify/realtime/defaults';
 import { asFunction } from '../local/iam';
 import { FLOOR_FUNCTION } from './env';
 import type { BaselineEvent, BaselineResult } from './baseline/handlers';
@@ -70,7 +71,7 @@ export function createFloorHandlers(managementEndpoint: string): { connect: Hand
 export async function startFloor(opts: { gateway?: Partial<Omit<GatewayOptions, 'routes' | 'authorizer' | 'port'>> } = {}): Promise<FloorStack> {
   // As in startBaseline: the port first, so the handlers know their @connections endpoint.
   const port = await freePort();
-  const stage = opts.gateway?.stage ?? 'production';
+  const stage = opts.gateway?.stage ?? STAGE_NAME;
   const handlers = createFloorHandlers(`http://127.0.0.1:${port}/${stage}`);
   const gateway = await startGateway({
     ...opts.gateway,

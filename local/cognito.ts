@@ -17,7 +17,7 @@ import type { PreSignUpTriggerEvent } from 'aws-lambda';
 import { claimAtSignUp, claimName, type Registry } from '../amplify/core/users';
 import { USERS_TABLE } from '../amplify/realtime/tables';
 import { createTable, dynamoClient } from './dynamodb';
-import { freePort, startChild, waitUntil, type Child } from './process';
+import { assertPortsFree, freePort, startChild, waitUntil, type Child } from './process';
 
 export const CONFIRMATION_CODE = '123456';
 export const LOCAL_PASSWORD = 'Parley-local-1';
@@ -106,6 +106,8 @@ async function localRegistry(dynamoEndpoint: string): Promise<Registry> {
 }
 
 export async function startCognito(opts: { port?: number; dataDir: string; dynamoEndpoint: string; echo?: boolean }): Promise<LocalCognito> {
+  // A stray cognito-local on a fixed port would pass the readiness probe below in place of ours.
+  if (opts.port !== undefined) await assertPortsFree([{ port: opts.port, name: 'cognito-local' }]);
   const port = opts.port ?? (await freePort());
   const endpoint = `http://127.0.0.1:${port}`;
   const registry = await localRegistry(opts.dynamoEndpoint);

@@ -14,6 +14,54 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** A port a local service must have, with what to tell the user when it is taken. */
+export interface FixedPort {
+  port: number;
+  /** Who needs it, e.g. 'cognito-local'. */
+  name: string;
+  /** How to choose another, e.g. 'set PARLEY_COGNITO_PORT to another port'. */
+  remedy?: string;
+}
+
+/** Some fixed ports are held by another process; the message names each and how to find its holder. */
+export class PortsInUse extends Error {
+  constructor(readonly held: FixedPort[]) {
+    super(
+      held
+        .map(
+          ({ port, name, remedy }) =>
+            `Port ${port} (${name}) is already in use on 127.0.0.1.\n` +
+            `  Find what holds it:  lsof -i :${port}   (or: ss -ltnp 'sport = :${port}')\n` +
+            `  Stop that process (often one left over from an earlier run)${remedy ? `, or ${remedy}` : ''}.`,
+        )
+        .join('\n'),
+    );
+    this.name = 'PortsInUse';
+  }
+}
+
+/** Whether `port` on `host` can be listened on now: tried, then released at once. */
+export function portIsFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' ? resolve(false) : reject(err)));
+    srv.listen({ port, host, exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * Refuses before anything starts when a fixed port is taken. Otherwise a
+ * stray process answers in place of the service (a leftover cognito-local
+ * passes the readiness probe, then fails every sign-in with
+ * UnexpectedLambdaException, its triggers pointing at a server long gone).
+ */
+export async function assertPortsFree(ports: FixedPort[]): Promise<void> {
+  const held: FixedPort[] = [];
+  for (const p of ports) if (!(await portIsFree(p.port))) held.push(p);
+  if (held.length > 0) throw new PortsInUse(held);
+}
+
 export interface Child {
   process: ChildProcess;
   /** Last lines of output, for error messages when a child dies. */

@@ -14,6 +14,7 @@ import { CONFIRMATION_CODE, localIdToken, startCognito, type LocalCognito } from
 import { createTable, dynamoClient, LOCAL_CREDENTIALS, startDynamo } from './dynamodb';
 import { freePort } from './process';
 import { startGateway, type GatewayOptions, type LambdaHandler, type LocalGateway } from './gateway';
+import { STAGE_NAME } from '../amplify/realtime/defaults';
 import { asFunction, describeCalls, recordAwsCalls, type AwsCallRecorder } from './iam';
 
 export interface StackOptions {
@@ -62,7 +63,8 @@ export interface LocalStack {
   close(): Promise<void>;
 }
 
-export const DEFAULT_PORTS = { gateway: 3001, cognito: 9229 } as const;
+/** The fixed ports of `npm start` (the app's is vite.config.ts's server.port). */
+export const DEFAULT_PORTS = { gateway: 3001, cognito: 9229, app: 5173 } as const;
 
 export async function startStack(opts: StackOptions = {}): Promise<LocalStack> {
   const stops: (() => Promise<void>)[] = [];
@@ -92,7 +94,7 @@ export async function startStack(opts: StackOptions = {}): Promise<LocalStack> {
 
     // Handlers read the @connections endpoint at import, so the port is chosen before the gateway starts.
     const port = opts.gatewayPort ?? (await freePort());
-    const stage = opts.gateway?.stage ?? 'production';
+    const stage = opts.gateway?.stage ?? STAGE_NAME;
     const managementEndpoint = `http://127.0.0.1:${port}/${stage}`;
     Object.assign(process.env, {
       AWS_REGION: 'local',

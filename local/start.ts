@@ -4,6 +4,8 @@
  */
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import { TOKEN_QUERY_PARAMETER } from '../amplify/realtime/defaults';
+import { assertPortsFree, PortsInUse } from './process';
 import { DEFAULT_PORTS, startStack } from './stack';
 
 // Node 20.19+ is this project's engine; the SDK's notice about its 2027 releases is noise here.
@@ -12,16 +14,32 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const outputsFile = resolve('.local/outputs.json');
 const withApp = !process.argv.includes('--no-app');
 
+const gatewayPort = Number(process.env.PARLEY_GATEWAY_PORT ?? DEFAULT_PORTS.gateway);
+const cognitoPort = Number(process.env.PARLEY_COGNITO_PORT ?? DEFAULT_PORTS.cognito);
+
+// Before anything starts: a port held by a stray process fails much later, and misleadingly.
+try {
+  await assertPortsFree([
+    { port: gatewayPort, name: 'the local API Gateway', remedy: 'set PARLEY_GATEWAY_PORT to another port' },
+    { port: cognitoPort, name: 'cognito-local', remedy: 'set PARLEY_COGNITO_PORT to another port' },
+    ...(withApp ? [{ port: DEFAULT_PORTS.app, name: 'the Vite dev server', remedy: 'run `npm start -- --no-app`' }] : []),
+  ]);
+} catch (err) {
+  if (!(err instanceof PortsInUse)) throw err;
+  console.error(`npm start: not starting.\n${err.message}`);
+  process.exit(1);
+}
+
 const stack = await startStack({
-  gatewayPort: Number(process.env.PARLEY_GATEWAY_PORT ?? DEFAULT_PORTS.gateway),
-  cognitoPort: Number(process.env.PARLEY_COGNITO_PORT ?? DEFAULT_PORTS.cognito),
+  gatewayPort,
+  cognitoPort,
   dataDir: resolve('.local'),
   outputsFile,
   gateway: { log: process.env.PARLEY_LOG ? (line) => console.log(`[gateway] ${line}`) : undefined },
 });
 
 const vite = withApp
-  ? spawn(process.execPath, [resolve('node_modules/vite/bin/vite.js'), '--port', '5173', '--strictPort'], {
+  ? spawn(process.execPath, [resolve('node_modules/vite/bin/vite.js'), '--port', String(DEFAULT_PORTS.app), '--strictPort'], {
       stdio: ['ignore', 'inherit', 'inherit'],
       env: { ...process.env, PARLEY_OUTPUTS: outputsFile },
     })
@@ -33,10 +51,10 @@ Parley local stack is up.
   @connections    ${stack.managementEndpoint}
   DynamoDB Local  ${stack.dynamoEndpoint}
   cognito-local   ${stack.cognito.endpoint}  (pool ${stack.cognito.userPoolId}, sign-up code ${stack.outputs.custom.local.confirmationCode})
-  Outputs         ${outputsFile}${withApp ? '\n  App             http://localhost:5173' : ''}
+  Outputs         ${outputsFile}${withApp ? `\n  App             http://localhost:${DEFAULT_PORTS.app}` : ''}
 
 Try the tutorial flow in two terminals:
-  npx wscat -c "${stack.websocketUrl}?token=$(npm run -s token -- alice)"
+  npx wscat -c "${stack.websocketUrl}?${TOKEN_QUERY_PARAMETER}=$(npm run -s token -- alice)"
   > {"action":"sendmessage","message":"hello, everyone!"}
 `);
 

@@ -15,7 +15,8 @@ import {
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startGateway, type AuthorizerEvent, type AuthorizerResult, type LocalGateway, type WebSocketEvent } from '../local/gateway';
+import type { APIGatewayAuthorizerResult } from 'aws-lambda';
+import { startGateway, type GatewayAuthorizerEvent, type GatewayRouteEvent, type GatewayScheduler, type LocalGateway } from '../local/gateway';
 
 // ---------------------------------------------------------------- helpers
 
@@ -29,6 +30,39 @@ async function until<T>(probe: () => T | undefined | false, what = 'condition', 
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await pause(5);
   }
+}
+
+/**
+ * A barrier on one socket: the gateway answers a ping after everything it
+ * wrote before, so once the pong is in, anything it had sent has arrived.
+ * False if the socket closed instead.
+ */
+function roundTrip(ws: WebSocket, closed: Promise<unknown>): Promise<boolean> {
+  return Promise.race([new Promise<boolean>((resolve) => (ws.once('pong', () => resolve(true)), ws.ping())), closed.then(() => false)]);
+}
+
+/** Gateway timers that fire only when the test moves time on: a 2-hour cap in no time, and never early or late. */
+function manualScheduler(): GatewayScheduler & { advance(ms: number): void } {
+  let now = 0;
+  const pending = new Set<{ at: number; fn: () => void }>();
+  return {
+    schedule(ms, fn) {
+      const timer = { at: now + ms, fn };
+      pending.add(timer);
+      return () => void pending.delete(timer);
+    },
+    advance(ms) {
+      const end = now + ms;
+      for (;;) {
+        const next = [...pending].filter((t) => t.at <= end).sort((a, b) => a.at - b.at)[0];
+        if (!next) break;
+        pending.delete(next);
+        now = next.at;
+        next.fn();
+      }
+      now = end;
+    },
+  };
 }
 
 interface Client {
@@ -122,8 +156,8 @@ async function writeSplit(socket: Socket, frame: Buffer, cuts: number[]) {
 
 // ---------------------------------------------------------------- the main gateway
 
-const events: { route: string; event: WebSocketEvent }[] = [];
-const authEvents: AuthorizerEvent[] = [];
+const events: { route: string; event: GatewayRouteEvent }[] = [];
+const authEvents: GatewayAuthorizerEvent[] = [];
 const connectProbes = new Map<string, { name: string; status: number | undefined }>();
 const eventsFor = (id: string, route?: string) => events.filter((e) => e.event.requestContext.connectionId === id && (!route || e.route === route));
 const disconnectsOf = (id: string) => until(() => eventsFor(id, '$disconnect').length > 0 && eventsFor(id, '$disconnect'), '$disconnect');
@@ -131,7 +165,7 @@ const disconnectsOf = (id: string) => until(() => eventsFor(id, '$disconnect').l
 let gw: LocalGateway;
 let sdk: ApiGatewayManagementApiClient;
 
-function allow(effect: 'Allow' | 'Deny', resource: string): AuthorizerResult {
+function allow(effect: 'Allow' | 'Deny', resource: string): APIGatewayAuthorizerResult {
   return {
     principalId: 'user-1',
     policyDocument: { Version: '2012-10-17', Statement: [{ Action: 'execute-api:Invoke', Effect: effect, Resource: resource }] },
@@ -143,7 +177,7 @@ beforeAll(async () => {
   gw = await startGateway({
     integrationTimeoutMs: 300,
     authorizer: {
-      async handler(event: AuthorizerEvent) {
+      async handler(event: GatewayAuthorizerEvent) {
         authEvents.push(event);
         const token = event.queryStringParameters.token;
         if (token === 'unauthorized') throw new Error('Unauthorized');
@@ -157,7 +191,7 @@ beforeAll(async () => {
       },
     },
     routes: {
-      async $connect(event: WebSocketEvent) {
+      async $connect(event: GatewayRouteEvent) {
         events.push({ route: '$connect', event });
         const q = event.queryStringParameters ?? {};
         if (q.throw) throw new Error('connect handler crashed');
@@ -170,24 +204,24 @@ beforeAll(async () => {
         if (q.protocol && offered) return { statusCode: 200, headers: { 'Sec-WebSocket-Protocol': offered.split(',')[0]!.trim() } };
         return { statusCode: 200 };
       },
-      async $disconnect(event: WebSocketEvent) {
+      async $disconnect(event: GatewayRouteEvent) {
         events.push({ route: '$disconnect', event });
       },
-      async $default(event: WebSocketEvent) {
+      async $default(event: GatewayRouteEvent) {
         events.push({ route: '$default', event });
       },
       // A handler answering through @connections, exactly as the production handlers do.
-      async sendmessage(event: WebSocketEvent) {
+      async sendmessage(event: GatewayRouteEvent) {
         events.push({ route: 'sendmessage', event });
         const { connectionId } = event.requestContext;
         await sdk.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: bytes(`echo:${event.body}`) }));
         return { statusCode: 200 };
       },
-      async boom(event: WebSocketEvent) {
+      async boom(event: GatewayRouteEvent) {
         events.push({ route: 'boom', event });
         throw new Error('handler bug');
       },
-      async slow(event: WebSocketEvent) {
+      async slow(event: GatewayRouteEvent) {
         events.push({ route: 'slow', event });
         await pause(450);
       },
@@ -271,7 +305,8 @@ describe('$connect and the REQUEST authorizer', () => {
     expect((await refusal(`${gw.url}?token=good&reject=403`)).status).toBe(403);
     expect((await refusal(`${gw.url}?token=good&reject=429`)).status).toBe(429);
     expect((await refusal(`${gw.url}?token=good&throw=1`)).status).toBe(502);
-    await pause(50);
+    // Barrier: every handshake and invocation has finished, so a $disconnect would have run by now.
+    await gw.settled();
     expect(gw.stats().invocations.$disconnect ?? 0).toBe(disconnectsBefore);
     expect(gw.connectionCount()).toBe(0);
   });
@@ -322,14 +357,12 @@ describe('messages', () => {
 
   it('tells the client "Internal server error" when a route throws or times out, without blocking other messages', async () => {
     const c = await open();
-    const started = Date.now();
     c.ws.send('{"action":"slow"}');
     c.ws.send('{"action":"boom"}');
     c.ws.send('{"action":"sendmessage"}');
     // The echo arrives while the slow route is still running: invocations are concurrent.
     await until(() => c.frames.includes('echo:{"action":"sendmessage"}'), 'echo');
     const errors = await until(() => c.frames.filter((f) => f.includes('Internal server error')).length === 2 && c.frames, 'two error frames');
-    expect(Date.now() - started).toBeGreaterThanOrEqual(280);
     expect(c.frames.indexOf('echo:{"action":"sendmessage"}')).toBeLessThan(errors.findLastIndex((f) => f.includes('Internal server error')));
     const requestIds = eventsFor(c.id).filter((e) => e.route === 'boom' || e.route === 'slow').map((e) => e.event.requestContext.requestId);
     for (const frame of errors.filter((f) => f.startsWith('{'))) {
@@ -460,7 +493,7 @@ describe('$disconnect', () => {
     c.ws.close(4000, 'bye');
     await c.closed;
     await until(() => eventsFor(c.id, '$disconnect').length > 0, '$disconnect');
-    await pause(50);
+    await gw.settled();
     const disconnects = eventsFor(c.id, '$disconnect');
     expect(disconnects).toHaveLength(1);
     expect(disconnects[0]!.event.requestContext).toMatchObject({
@@ -486,28 +519,44 @@ describe('$disconnect', () => {
 
 // ---------------------------------------------------------------- gateways with other settings
 
-describe('idle timeout and connection cap', () => {
+describe('idle timeout, connection cap and integration timeout, on a manual clock', () => {
+  // AWS's own values (10 minutes, 2 hours, 29 seconds): the manual scheduler makes them instant and exact.
+  const IDLE = 10 * 60_000;
+  const CAP = 2 * 60 * 60_000;
+  const INTEGRATION = 29_000;
+  const clock = manualScheduler();
   let timed: LocalGateway;
-  const disconnects: WebSocketEvent[] = [];
+  const disconnects: GatewayRouteEvent[] = [];
+  const messages: GatewayRouteEvent[] = [];
+  let release: () => void = () => undefined;
   beforeAll(async () => {
     timed = await startGateway({
-      idleTimeoutMs: 300,
-      maxConnectionMs: 900,
-      routes: { $default: async () => undefined, $disconnect: async (e: WebSocketEvent) => void disconnects.push(e) },
+      scheduler: clock,
+      routes: {
+        $default: async (e: GatewayRouteEvent) => void messages.push(e),
+        $disconnect: async (e: GatewayRouteEvent) => void disconnects.push(e),
+        // Runs until the test releases it: only the integration timeout can answer first.
+        hang: () => new Promise<void>((resolve) => (release = resolve)),
+      },
     });
   });
-  afterAll(() => timed?.close());
+  afterAll(async () => {
+    release();
+    await timed?.close();
+  });
 
-  it('closes an idle connection with 1001 Going away, and pings do not count as activity', async () => {
+  it('closes an idle connection with 1001 Going away after exactly 10 minutes, and pings do not count as activity', async () => {
     const [quiet, pinging] = [await connect(timed.url), await connect(timed.url)];
-    const started = Date.now();
-    const pinger = setInterval(() => pinging.ws.ping(), 50);
+    clock.advance(IDLE / 2);
+    expect(await roundTrip(pinging.ws, pinging.closed)).toBe(true);
+    clock.advance(IDLE / 2 - 1);
+    // A ping each is the barrier: both sockets are still open one millisecond before the timeout.
+    expect(await roundTrip(quiet.ws, quiet.closed)).toBe(true);
+    expect(await roundTrip(pinging.ws, pinging.closed)).toBe(true);
+    clock.advance(1);
     const [a, b] = await Promise.all([quiet.closed, pinging.closed]);
-    clearInterval(pinger);
     expect(a).toEqual({ code: 1001, reason: 'Going away' });
     expect(b.code).toBe(1001);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
-    expect(Date.now() - started).toBeLessThan(850); // the idle timeout, not the 900 ms cap
     await until(() => disconnects.length >= 2, '$disconnect');
     expect(disconnects.map((e) => [e.requestContext.disconnectStatusCode, e.requestContext.disconnectReason])).toEqual([
       [1001, 'Going away'],
@@ -515,14 +564,38 @@ describe('idle timeout and connection cap', () => {
     ]);
   });
 
-  it('keeps a chatty connection past the idle timeout, then closes it at the cap with 1001', async () => {
+  it('keeps a chatty connection open past the idle timeout, then closes it at exactly 2 hours with 1001', async () => {
     const c = await connect(timed.url);
-    const started = Date.now();
-    const chatter = setInterval(() => c.ws.readyState === WebSocket.OPEN && c.ws.send('still here'), 100);
-    const closed = await c.closed;
-    clearInterval(chatter);
-    expect(closed.code).toBe(1001);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(850);
+    const step = IDLE - 60_000;
+    let elapsed = 0;
+    // A message every 9 minutes resets the idle timer; each is routed before time moves on.
+    while (elapsed + step < CAP) {
+      clock.advance(step);
+      elapsed += step;
+      const before = messages.length;
+      c.ws.send('still here');
+      await until(() => messages.length > before, 'message routed');
+    }
+    clock.advance(CAP - elapsed - 1);
+    expect(await roundTrip(c.ws, c.closed)).toBe(true);
+    clock.advance(1);
+    expect(await c.closed).toEqual({ code: 1001, reason: 'Going away' });
+  });
+
+  it('answers "Internal server error" when a route runs past the 29-second integration timeout, and not a moment before', async () => {
+    const c = await connect(timed.url);
+    const invoked = timed.stats().invocations.hang ?? 0;
+    c.ws.send('{"action":"hang"}');
+    await until(() => (timed.stats().invocations.hang ?? 0) > invoked, 'hang invoked');
+    clock.advance(INTEGRATION - 1);
+    expect(await roundTrip(c.ws, c.closed)).toBe(true);
+    expect(c.frames).toEqual([]);
+    clock.advance(1);
+    const frame = await until(() => c.frames[0], 'error frame');
+    expect(JSON.parse(frame)).toMatchObject({ message: 'Internal server error' });
+    release();
+    c.ws.close();
+    await c.closed;
   });
 });
 
@@ -569,12 +642,26 @@ describe('no $default route, throttling and latency', () => {
 describe('close()', () => {
   it('runs $disconnect for every open socket, then leaves nothing listening and no timers pending', async () => {
     const timersBefore = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    // Real timers, counted: the gateway's own timers are then known exactly, without waiting for them.
+    const delays: number[] = [];
+    let live = 0;
+    const counting: GatewayScheduler = {
+      schedule(ms, fn) {
+        delays.push(ms);
+        live++;
+        let done = false;
+        const finish = () => void (done || ((done = true), live--));
+        const t = setTimeout(() => (finish(), fn()), ms);
+        return () => (clearTimeout(t), finish());
+      },
+    };
     const finished: string[] = [];
     const g = await startGateway({
       postLatencyMs: 5_000,
+      scheduler: counting,
       routes: {
         $default: async () => undefined,
-        $disconnect: async (e: WebSocketEvent) => {
+        $disconnect: async (e: GatewayRouteEvent) => {
           await pause(50);
           finished.push(e.requestContext.connectionId);
         },
@@ -583,14 +670,14 @@ describe('close()', () => {
     const clients = [await connect(g.url), await connect(g.url)];
     // A management call held up by the injected latency must not keep close() or its timer alive.
     const pending = fetch(`${g.managementEndpoint}/@connections/x`, { method: 'POST', body: 'x' }).catch(() => 'aborted');
-    await pause(20);
+    await until(() => delays.includes(5_000), 'the management call held by the injected latency');
     await g.close();
+    expect(live).toBe(0);
     expect(finished).toHaveLength(2);
     expect((await Promise.all(clients.map((c) => c.closed))).map((c) => c.code)).toEqual([1001, 1001]);
     expect(await pending).toBe('aborted');
     expect(g.connectionCount()).toBe(0);
     await expect(fetch(`http://127.0.0.1:${g.port}/`)).rejects.toThrow();
-    await pause(10);
     expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBeLessThanOrEqual(timersBefore);
   });
 });

@@ -20,9 +20,10 @@ import { ACTIONS } from '../core/protocol';
 import { type ConnectionsMethod, FUNCTION_ACCESS, type FunctionName } from './permissions';
 import { ENV } from '../core/config';
 import { ALL_TABLES, TABLES, type TableShape } from './tables';
+import { STAGE_NAME, TOKEN_IDENTITY_SOURCE } from './defaults';
 
-export const STAGE_NAME = 'production';
-export const TOKEN_IDENTITY_SOURCE = 'route.request.querystring.token';
+// Defined in defaults.ts, which local mode shares; re-exported for the construct's users.
+export { STAGE_NAME, TOKEN_IDENTITY_SOURCE };
 
 /** Steady-state requests per second and burst for the whole stage (account default is 10000/5000). */
 export const STAGE_THROTTLE = { rateLimit: 500, burstLimit: 1000 } as const;

@@ -9,6 +9,7 @@ import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamoClient } from '../../local/dynamodb';
 import { freePort } from '../../local/process';
 import { startGateway, type GatewayOptions, type LambdaHandler, type LocalGateway } from '../../local/gateway';
+import { STAGE_NAME } from '../../amplify/realtime/defaults';
 import { createBaselineHandlers } from './handlers';
 import { createBaselineTable } from './table';
 
@@ -32,7 +33,7 @@ export async function startBaseline(opts: {
   const db = DynamoDBDocumentClient.from(ddb);
   // As in startStack: the port is chosen first, so the handlers know their @connections endpoint.
   const port = await freePort();
-  const stage = opts.gateway?.stage ?? 'production';
+  const stage = opts.gateway?.stage ?? STAGE_NAME;
   const handlers = createBaselineHandlers({ db, table, managementEndpoint: `http://127.0.0.1:${port}/${stage}` });
   let gateway: LocalGateway;
   try {

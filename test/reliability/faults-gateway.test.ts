@@ -10,7 +10,8 @@ import type { LocalStack } from '../../local/stack';
 import { sendUntilAcked, TestClient, transcript } from '../support/client';
 import { closeStack, testStack } from '../support/stack';
 
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The gateway answers a ping after everything it wrote before: once the pong is in, nothing sent earlier is still on its way. */
+const roundTrip = (c: TestClient) => new Promise<void>((resolve) => (c.ws.once('pong', () => resolve()), c.ws.ping()));
 
 describe('@connections and handler faults', () => {
   let stack: LocalStack;
@@ -28,7 +29,9 @@ describe('@connections and handler faults', () => {
     expect(bobsId).toBeDefined();
     stack.gateway.setManagementFault((id) => (id === bobsId ? 500 : undefined));
     const ack = await sendUntilAcked(alice, 'you will have to catch up', 'f-1');
-    await pause(300);
+    // Barriers, not a sleep: every invocation (and its fan-out) has finished, and anything posted to bob has arrived.
+    await stack.gateway.settled();
+    await roundTrip(bob);
     expect(bob.events.some((e: ServerEvent) => e.type === 'message')).toBe(false);
     stack.gateway.setManagementFault(undefined);
     const caughtUp = await transcript(bob);

@@ -15,6 +15,9 @@ beforeAll(async () => {
 });
 afterAll(() => closeStack(stack));
 
+/** The gateway answers a ping after everything it received and wrote before it. */
+const roundTrip = (c: TestClient) => new Promise<void>((resolve) => (c.ws.once('pong', () => resolve()), c.ws.ping()));
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 /** Round trips of a neighbour's send → ack, paced under the rate limit. */
@@ -49,7 +52,11 @@ describe('flood', () => {
       clearInterval(flood);
     }
     const floodSeconds = (performance.now() - floodStarted) / 1000;
-    await new Promise((r) => setTimeout(r, 500));
+    // Barriers, not a sleep: the gateway has every spam frame (and started its invocation), every
+    // invocation has finished, and every answer it posted has reached the flooder.
+    await roundTrip(flooder);
+    await stack.gateway.settled();
+    await roundTrip(flooder);
 
     const limited = flooder.events.filter((e) => e.type === 'error' && e.code === 'rate_limited').length;
     const accepted = flooder.events.filter((e) => e.type === 'ack').length;
