@@ -145,6 +145,26 @@ describe('authorizer logs', () => {
     expectNoToken(lines, good);
   });
 
+  it('logs a failure of its own (the name registry) as an error with the cause, still without the token', async () => {
+    // A user not seen yet, so the registry is asked rather than this container's memory of it.
+    const token = await stack.token('logan-two');
+    dynamoFault = Object.assign(new Error('Rate of requests exceeds the allowed throughput', { cause: new Error('HTTP 400') }), {
+      name: 'ProvisionedThroughputExceededException',
+      $metadata: { httpStatusCode: 400 },
+    });
+    const lines = await linesOf(() => authorize(authorizerEvent(token, 'ours'), { awsRequestId: 'lambda-ours' }));
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 'ERROR',
+        message: 'token not verified',
+        reason: 'ProvisionedThroughputExceededException: Rate of requests exceeds the allowed throughput',
+        ...ids('ours'),
+        error: expect.objectContaining({ name: 'ProvisionedThroughputExceededException', stack: expect.stringContaining('\n    at '), cause: expect.objectContaining({ message: 'HTTP 400' }) }),
+      }),
+    ]);
+    expectNoToken(lines, token);
+  });
+
   it('keeps tokens out of every line of a real connect, refused or accepted, through the gateway', async () => {
     const expired = signJwt({ ...decode(good), exp: now() - 60 }, cognitoLocalKey());
     const refused = await linesOf(async () => expect(await TestClient.refusal(`${stack.websocketUrl}?token=${encodeURIComponent(expired)}`)).toBe(403));

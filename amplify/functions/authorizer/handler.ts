@@ -38,11 +38,12 @@ export const handler = async (event: APIGatewayRequestAuthorizerEvent, context?:
 /** Exported names of aws-jwt-verify's error classes: they set no `name`, and minification renames the classes. */
 const JWT_ERROR_NAMES = new Map<unknown, string>(Object.entries(jwtErrors).map(([name, cls]) => [cls, name]));
 
-/** Failures that say nothing about the token. */
+/** Failures that say nothing about the token: the JWKS download, or the registry's GetItem. */
 function isOurFailure(err: unknown): boolean {
   if (err instanceof jwtErrors.FetchError || err instanceof jwtErrors.JwksValidationError || err instanceof jwtErrors.JwksNotAvailableInCacheError) return true;
-  // AWS SDK errors (the registry's GetItem) carry $metadata.
-  return typeof err === 'object' && err !== null && '$metadata' in err;
+  if (!(err instanceof Error)) return false;
+  // AWS SDK errors carry $metadata; a fetch that timed out or lost its socket carries neither.
+  return '$metadata' in err || err.name === 'TimeoutError' || err.name === 'AbortError' || typeof (err as { code?: unknown }).code === 'string';
 }
 
 const MAX_REASON_CHARS = 300;
