@@ -16,6 +16,7 @@ import {
 } from './connections';
 import type { ChatDeps } from './deps';
 import { broadcast, deliver, reply } from './fanout';
+import { consoleLog } from './log';
 import { history, reserveSeq, skip, storeMessage, type Reservation } from './messages';
 import { DEFAULT_ROOM, LIMITS, ProtocolError, type ActionOf, type ClientAction } from './protocol';
 import { admit, admitLocally } from './ratelimit';
@@ -180,10 +181,10 @@ async function send(deps: ChatDeps, caller: Caller, action: ActionOf<'sendmessag
       : recipients.then((to) => deliver(deps, self ? to.filter((r) => r.connectionId !== self) : to, { type: 'message', ...message }, room)),
     duplicate || !typingWasOpen ? undefined : typingDone(deps, caller.userId, room),
   ]);
-  if (typed.status === 'rejected') console.warn(JSON.stringify({ msg: 'typing not reset', room, error: String(typed.reason) }));
-  if (fanout.status === 'fulfilled' && fanout.value) {
-    console.info(JSON.stringify({ msg: 'fanout', room, seq: message.seq, ...fanout.value }));
-  }
+  const log = deps.log ?? consoleLog;
+  if (typed.status === 'rejected') log.warn('typing not reset', { room }, typed.reason);
+  // One line per message: debug, so production logs carry it only when asked for.
+  if (fanout.status === 'fulfilled' && fanout.value) log.debug('fanout', { room, seq: message.seq, ...fanout.value });
   if (fanout.status === 'rejected') throw fanout.reason;
   if (acked.status === 'rejected') throw acked.reason;
 }

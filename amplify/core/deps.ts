@@ -3,6 +3,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ApiGatewayManagementApiClient, DeleteConnectionCommand, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import type { ChatConfig } from './config';
 import type { ContainerCache } from './cache';
+import type { Log } from './log';
 import type { LocalAdmission } from './ratelimit';
 
 /** Delivers bytes to one connection; 'gone' means API Gateway no longer knows it (410). */
@@ -28,6 +29,8 @@ export interface ChatDeps {
   admission?: LocalAdmission;
   /** This container's memory of rooms and recipients; optional, it only saves reads and writes. */
   cache?: ContainerCache;
+  /** Bound to the invocation by the handler; without one, warnings go to the console (core/log.ts). */
+  log?: Log;
 }
 
 /** An AWS SDK client a handler uses. Handlers build theirs only through this module. */

@@ -1,5 +1,6 @@
 import { CONNECT_WINDOW_MS, dropRoomRow, removeConnection, roomConnections, type RoomConnection } from './connections';
 import type { ChatDeps } from './deps';
+import { consoleLog } from './log';
 import type { ServerEvent } from './protocol';
 
 const encoder = new TextEncoder();
@@ -79,7 +80,8 @@ export async function deliver(deps: ChatDeps, recipients: readonly RoomConnectio
       if (!who && room) await dropRoomRow(deps, room, r.connectionId);
     } catch (err) {
       result.failed++;
-      console.warn(JSON.stringify({ msg: 'post failed', connectionId: r.connectionId, error: String(err) }));
+      // `recipient`, not `connectionId`: that key is the invocation's own connection.
+      (deps.log ?? consoleLog).warn('post failed', { recipient: r.connectionId }, err);
     }
   });
   return result;

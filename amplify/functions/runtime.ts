@@ -5,17 +5,19 @@
 import type { APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
 import { chatConfigFromEnv } from '../core/config';
 import { createDocumentClient, managementClient, managementEndpointFor, managementNotifier, type ChatDeps } from '../core/deps';
+import type { Log } from '../core/log';
 
 const config = chatConfigFromEnv();
 const db = createDocumentClient();
 
 /**
- * Dependencies for one invocation: the @connections endpoint is the event's
- * own. `memory` is what the calling function keeps across its warm
+ * Dependencies for one invocation: the @connections endpoint and the log are
+ * the event's own. `memory` is what the calling function keeps across its warm
  * invocations; each function builds its own, as each is its own container in AWS.
  */
 export function depsFor(
   requestContext: { domainName: string; stage: string },
+  log: Log,
   memory: Pick<ChatDeps, 'admission' | 'cache'> = {},
 ): ChatDeps {
   return {
@@ -25,6 +27,7 @@ export function depsFor(
     fanoutConcurrency: config.fanoutConcurrency,
     homeRegion: config.homeRegion,
     now: Date.now,
+    log,
     ...memory,
   };
 }

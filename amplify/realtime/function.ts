@@ -44,6 +44,8 @@ export interface RealtimeFunctionProps {
   description: string;
   memoryMB: number;
   timeoutSeconds: number;
+  /** Set at deploy time; construct.ts adds table names and the like with addEnvironment. */
+  environment?: Readonly<Record<string, string>>;
   /** Which nested stack: the realtime one by default; Cognito triggers go with auth. */
   resourceGroup?: typeof REALTIME_RESOURCE_GROUP | 'auth';
 }
@@ -85,6 +87,7 @@ export function defineRealtimeFunction(props: RealtimeFunctionProps) {
         timeout: Duration.seconds(props.timeoutSeconds),
         role,
         logGroup,
+        environment: { ...props.environment },
         bundling: {
           format: OutputFormat.ESM,
           target: 'node22',

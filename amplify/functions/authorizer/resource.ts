@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { defineRealtimeFunction } from '../../realtime/function';
+import { loggingEnvironment } from '../log-env';
 
 /**
  * $connect authorizer: verifies the Cognito ID token from `?token=` (aws-jwt-verify).
@@ -14,4 +15,5 @@ export const authorizer = defineRealtimeFunction({
   description: 'Parley: Verifies the Cognito ID token on $connect',
   memoryMB: 256,
   timeoutSeconds: 10,
+  environment: loggingEnvironment('authorizer'),
 });

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { defineRealtimeFunction } from '../../realtime/function';
+import { loggingEnvironment } from '../log-env';
 
 /**
  * Every custom route (sendmessage, joinroom, ...) and $default.
@@ -14,4 +15,5 @@ export const chat = defineRealtimeFunction({
   description: 'Parley: Handles chat actions and the $default route',
   memoryMB: 512,
   timeoutSeconds: 25,
+  environment: loggingEnvironment('chat'),
 });

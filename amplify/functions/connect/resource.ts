@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { defineRealtimeFunction } from '../../realtime/function';
+import { loggingEnvironment } from '../log-env';
 
 /**
  * $connect: writes the connection row, its lobby row and one of the user's 10
@@ -15,4 +16,5 @@ export const connect = defineRealtimeFunction({
   description: 'Parley: Registers a WebSocket connection, seats it in the lobby, announces its user',
   memoryMB: 256,
   timeoutSeconds: 10,
+  environment: loggingEnvironment('connect'),
 });

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { defineRealtimeFunction } from '../../realtime/function';
+import { loggingEnvironment } from '../log-env';
 
 /**
  * $disconnect: removes the connection and its room rows, tells rooms the user left.
@@ -12,4 +13,5 @@ export const disconnect = defineRealtimeFunction({
   description: 'Parley: Cleans up a closed WebSocket connection',
   memoryMB: 512,
   timeoutSeconds: 15,
+  environment: loggingEnvironment('disconnect'),
 });
