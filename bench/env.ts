@@ -125,10 +125,10 @@ export class HandlerLog {
   capture(): void {
     if (this.saved) return;
     this.saved = { info: console.info, warn: console.warn, error: console.error };
-    // The chat handler logs one delivery-count line per send: right for Lambda, noise in a report.
+    // With POWERTOOLS_LOG_LEVEL=DEBUG the chat handler logs one delivery-count line per send: noise in a report.
     const info = console.info;
     console.info = (...args: unknown[]) => {
-      if (typeof args[0] === 'string' && args[0].includes('"msg":"fanout"')) return;
+      if (typeof args[0] === 'string' && args[0].includes('"message":"fanout"')) return;
       info(...args);
     };
     const keep = (...args: unknown[]) => {
