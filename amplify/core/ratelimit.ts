@@ -1,6 +1,6 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { expiresAtFrom, getConnection, type Connection } from './connections';
+import { expiresAtFrom, getConnection, type ConnectionRow } from './connections';
 import type { ChatDeps } from './deps';
 import { remember } from './cache';
 import { keys } from './keys';
@@ -159,7 +159,7 @@ export function admitLocally(deps: ChatDeps, userId: string): void {
  * bucket and the connection row, side by side. Undefined when the
  * connection row is missing.
  */
-export async function admit(deps: ChatDeps, userId: string, connectionId: string): Promise<Connection | undefined> {
+export async function admit(deps: ChatDeps, userId: string, connectionId: string): Promise<ConnectionRow | undefined> {
   const [, conn] = await Promise.all([consume(deps, userId, BUCKETS.actions), getConnection(deps, connectionId)]);
   return conn;
 }
