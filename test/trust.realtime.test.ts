@@ -9,7 +9,7 @@ import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { keys } from '../amplify/core/keys';
 import { LIMITS } from '../amplify/core/protocol';
-import { cognitoCall, LOCAL_PASSWORD } from '../local/cognito';
+import { cognitoCall, localSignIn, LOCAL_PASSWORD } from '../local/cognito';
 import { dynamoClient } from '../local/dynamodb';
 import type { LocalStack } from '../local/stack';
 import { cognitoLocalKey, decode, signJwt } from './support/jwt';
@@ -94,14 +94,10 @@ describe('one chat name per person', () => {
     expect((await ok.reply({ action: 'ping' })).type).toBe('pong');
 
     // The name is immutable in the pool, so the user cannot rename themselves through Cognito...
-    const { endpoint, clientId } = stack.cognito;
-    const signIn = await cognitoCall<{ AuthenticationResult: { AccessToken: string } }>(endpoint, 'InitiateAuth', {
-      AuthFlow: 'USER_PASSWORD_AUTH',
-      ClientId: clientId,
-      AuthParameters: { USERNAME: 'rena@parley.local', PASSWORD: LOCAL_PASSWORD },
-    });
+    const { endpoint } = stack.cognito;
+    const signIn = await localSignIn(stack.cognito, 'rena@parley.local');
     const rename = cognitoCall(endpoint, 'UpdateUserAttributes', {
-      AccessToken: signIn.AuthenticationResult.AccessToken,
+      AccessToken: signIn.AccessToken,
       UserAttributes: [{ Name: 'preferred_username', Value: 'renamed' }],
     });
     await expect(rename).rejects.toThrow(/immutable/);
