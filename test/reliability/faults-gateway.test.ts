@@ -10,7 +10,6 @@ import type { LocalStack } from '../../local/stack';
 import { sendUntilAcked, TestClient, transcript } from '../support/client';
 import { closeStack, testStack } from '../support/stack';
 
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('@connections and handler faults', () => {
   let stack: LocalStack;
@@ -28,7 +27,8 @@ describe('@connections and handler faults', () => {
     expect(bobsId).toBeDefined();
     stack.gateway.setManagementFault((id) => (id === bobsId ? 500 : undefined));
     const ack = await sendUntilAcked(alice, 'you will have to catch up', 'f-1');
-    await pause(300);
+    // A barrier, not a sleep: once the handlers have settled, every post to bob has been tried (and failed).
+    await stack.gateway.settled();
     expect(bob.events.some((e: ServerEvent) => e.type === 'message')).toBe(false);
     stack.gateway.setManagementFault(undefined);
     const caughtUp = await transcript(bob);

@@ -49,7 +49,10 @@ describe('flood', () => {
       clearInterval(flood);
     }
     const floodSeconds = (performance.now() - floodStarted) / 1000;
-    await new Promise((r) => setTimeout(r, 500));
+    // Barriers, not a sleep: a pong means every flood frame reached a handler; once they settled, a second pong follows their replies.
+    await flooder.request('pong', { action: 'ping' });
+    await stack.gateway.settled();
+    await flooder.request('pong', { action: 'ping' });
 
     const limited = flooder.events.filter((e) => e.type === 'error' && e.code === 'rate_limited').length;
     const accepted = flooder.events.filter((e) => e.type === 'ack').length;
