@@ -16,6 +16,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { PreSignUpTriggerEvent } from 'aws-lambda';
 import { claimAtSignUp, claimName, type Registry } from '../amplify/core/users';
 import { USERS_TABLE } from '../amplify/realtime/tables';
+import { cognitoCall, initiateAuth, type AuthenticationResult } from '../src/auth/cognitoApi';
 import { createTable, dynamoClient } from './dynamodb';
 import { assertPortsFree, freePort, startChild, waitUntil, type Child } from './process';
 
@@ -32,21 +33,8 @@ export interface LocalCognito {
   stop(): Promise<void>;
 }
 
-/** Calls cognito-local through Cognito's own JSON protocol; no SDK needed for a handful of calls. */
-export async function cognitoCall<T = Record<string, unknown>>(endpoint: string, operation: string, body: object): Promise<T> {
-  const res = await fetch(endpoint, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `AWSCognitoIdentityProviderService.${operation}` },
-    body: JSON.stringify(body),
-  });
-  const json = (await res.json().catch(() => ({}))) as T & { __type?: string; message?: string };
-  if (!res.ok) {
-    const err = new Error(`${operation}: ${json.__type ?? res.status} ${json.message ?? ''}`.trim());
-    err.name = String(json.__type ?? 'CognitoError');
-    throw err;
-  }
-  return json;
-}
+/** Re-exported for tooling and tests that already reach cognito-local through this module. */
+export { cognitoCall };
 
 interface TriggerEvent {
   request?: { userAttributes?: Record<string, string> };
@@ -218,12 +206,11 @@ async function ensurePool(endpoint: string): Promise<{ userPoolId: string; clien
 /** Signs a local user in, creating and confirming them first if needed; returns their ID token. */
 export async function localIdToken(cognito: Pick<LocalCognito, 'endpoint' | 'userPoolId' | 'clientId'>, userName: string): Promise<string> {
   const email = `${userName.toLowerCase()}@parley.local`;
-  const signIn = () =>
-    cognitoCall<{ AuthenticationResult: { IdToken: string } }>(cognito.endpoint, 'InitiateAuth', {
-      AuthFlow: 'USER_PASSWORD_AUTH',
-      ClientId: cognito.clientId,
-      AuthParameters: { USERNAME: email, PASSWORD: LOCAL_PASSWORD },
-    });
+  const signIn = async () => {
+    const result = await localSignIn(cognito, email);
+    if (!result.IdToken) throw new Error(`cognito-local signed ${email} in without an ID token`);
+    return result.IdToken;
+  };
   const exists = await cognitoCall(cognito.endpoint, 'AdminGetUser', { UserPoolId: cognito.userPoolId, Username: email }).then(
     () => true,
     (err: Error) => {
@@ -231,7 +218,7 @@ export async function localIdToken(cognito: Pick<LocalCognito, 'endpoint' | 'use
       throw err;
     },
   );
-  if (exists) return (await signIn()).AuthenticationResult.IdToken;
+  if (exists) return signIn();
   await cognitoCall(cognito.endpoint, 'SignUp', {
     ClientId: cognito.clientId,
     Username: email,
@@ -242,5 +229,10 @@ export async function localIdToken(cognito: Pick<LocalCognito, 'endpoint' | 'use
     ],
   });
   await cognitoCall(cognito.endpoint, 'AdminConfirmSignUp', { UserPoolId: cognito.userPoolId, Username: email });
-  return (await signIn()).AuthenticationResult.IdToken;
+  return signIn();
+}
+
+/** Signs an existing local account in with the local password: every token cognito-local issues for it. */
+export function localSignIn(cognito: Pick<LocalCognito, 'endpoint' | 'clientId'>, email: string): Promise<AuthenticationResult> {
+  return initiateAuth(cognito, { AuthFlow: 'USER_PASSWORD_AUTH', AuthParameters: { USERNAME: email, PASSWORD: LOCAL_PASSWORD } });
 }

@@ -7,7 +7,7 @@ import { forEachLimit } from '../amplify/core/fanout';
 import { keys } from '../amplify/core/keys';
 import { GAP_SETTLE_MS, history, postMessage } from '../amplify/core/messages';
 import { LIMITS, ProtocolError } from '../amplify/core/protocol';
-import { admit } from '../amplify/core/ratelimit';
+import { admit, BUCKETS, consume, gcra, Refused } from '../amplify/core/ratelimit';
 import { CONNECT_WINDOW_MS } from '../amplify/core/connections';
 import { createRoom, ensureRoom, listRooms, accessibleRoom } from '../amplify/core/rooms';
 import { claimName } from '../amplify/core/users';
@@ -157,13 +157,34 @@ describe('rate limit', () => {
     const refused = results[20]!;
     expect(refused.ok).toBe(false);
     expect(!refused.ok && refused.retryAfterMs).toBeGreaterThan(0);
-    expect(!refused.ok && refused.retryAfterMs).toBeLessThanOrEqual(100);
+    // The clock is the test's: the next token is exactly one interval (100 ms) away.
+    expect(!refused.ok && refused.retryAfterMs).toBe(100);
     f.clock.now += 100;
     expect((await outcome(admit(f.deps, alice.userId, 'c1'))).ok).toBe(true);
     expect((await outcome(admit(f.deps, alice.userId, 'c1'))).ok).toBe(false);
     f.clock.now += 5000;
     const concurrent = await Promise.all(Array.from({ length: 30 }, () => outcome(admit(f.deps, alice.userId, 'c1'))));
     expect(concurrent.filter((r) => r.ok)).toHaveLength(20);
+  });
+
+  it('keeps the table\'s bucket and the in-memory GCRA in step, take by take', async () => {
+    const f = await domainFixture();
+    let tat: number | undefined;
+    const seen = new Set<string>();
+    // Invitations take several tokens at once; gaps from none to a full refill (5 min) cross both branches of the table's update.
+    for (let i = 0; i < 60; i++) {
+      f.clock.now += [0, 0, 40, 700, 3000, 300_000][i % 6]!;
+      const cost = [1, 5, 12, 20][i % 4]!;
+      const expected = gcra(tat, f.clock.now, BUCKETS.invites, cost);
+      const got = await consume(f.deps, alice.userId, BUCKETS.invites, cost).then(
+        () => 'ok' as const,
+        (err: unknown) => (err instanceof Refused ? err.retryAfterMs : Promise.reject(err)),
+      );
+      expect(got, `take ${i}`).toEqual('next' in expected ? 'ok' : expected.waitMs);
+      if ('next' in expected) tat = expected.next;
+      seen.add('next' in expected ? 'taken' : 'refused');
+    }
+    expect([...seen].sort()).toEqual(['refused', 'taken']);
   });
 
   it('shares one budget across all of a user\'s sockets', async () => {

@@ -122,7 +122,6 @@ let stack: LocalStack;
 let db: DynamoDBDocumentClient;
 let closed = false;
 const open: TestClient[] = [];
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function client(user: string): Promise<TestClient> {
   const c = await TestClient.connect(stack.websocketUrl, await stack.token(user));
@@ -225,7 +224,9 @@ describe('every AWS call the handlers make, on every path', () => {
     // A flood: refused by the rate limit's conditional writes.
     for (let i = 0; i < 40; i++) bob.send({ action: 'listrooms' });
     await bob.next('error', (e) => e.code === 'rate_limited');
-    await pause(2500);
+    // Every flood frame's invocation done (and its AWS calls recorded) before the next path starts: a barrier, not a sleep.
+    await bob.request('pong', { action: 'ping' });
+    await stack.gateway.settled();
 
     // Fan-out from $connect to a connection API Gateway no longer knows (410): connect prunes it.
     const aliceId = connectionIdOf('perm-alice');

@@ -4,12 +4,12 @@
  * trigger, sessions that end with their token or state, the per-user socket
  * cap, and live delivery to sockets that connect into a busy room.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { keys } from '../amplify/core/keys';
 import { LIMITS } from '../amplify/core/protocol';
-import { cognitoCall, LOCAL_PASSWORD } from '../local/cognito';
+import { cognitoCall, localSignIn, LOCAL_PASSWORD } from '../local/cognito';
 import { dynamoClient } from '../local/dynamodb';
 import type { LocalStack } from '../local/stack';
 import { cognitoLocalKey, decode, signJwt } from './support/jwt';
@@ -94,14 +94,10 @@ describe('one chat name per person', () => {
     expect((await ok.reply({ action: 'ping' })).type).toBe('pong');
 
     // The name is immutable in the pool, so the user cannot rename themselves through Cognito...
-    const { endpoint, clientId } = stack.cognito;
-    const signIn = await cognitoCall<{ AuthenticationResult: { AccessToken: string } }>(endpoint, 'InitiateAuth', {
-      AuthFlow: 'USER_PASSWORD_AUTH',
-      ClientId: clientId,
-      AuthParameters: { USERNAME: 'rena@parley.local', PASSWORD: LOCAL_PASSWORD },
-    });
+    const { endpoint } = stack.cognito;
+    const signIn = await localSignIn(stack.cognito, 'rena@parley.local');
     const rename = cognitoCall(endpoint, 'UpdateUserAttributes', {
-      AccessToken: signIn.AuthenticationResult.AccessToken,
+      AccessToken: signIn.AccessToken,
       UserAttributes: [{ Name: 'preferred_username', Value: 'renamed' }],
     });
     await expect(rename).rejects.toThrow(/immutable/);
@@ -132,10 +128,15 @@ describe('sessions end when tokens end', () => {
     const exp = Math.floor(Date.now() / 1000) + 2;
     const c = await client(signJwt({ ...real, exp }, cognitoLocalKey()));
     expect((await c.reply({ action: 'listrooms' })).type).toBe('rooms');
-    await new Promise((r) => setTimeout(r, Math.max(0, exp * 1000 - Date.now()) + 50));
-    const answer = await c.reply({ action: 'sendmessage', message: 'late', clientMsgId: 'late-1' });
-    expect(answer).toMatchObject({ type: 'error', code: 'token_expired', clientMsgId: 'late-1' });
-    expect((await c.closed).code).toBe(1000);
+    // The handlers run in this process and read Date.now: move the clock past exp rather than wait for it.
+    vi.useFakeTimers({ toFake: ['Date'], now: exp * 1000 + 50 });
+    try {
+      const answer = await c.reply({ action: 'sendmessage', message: 'late', clientMsgId: 'late-1' });
+      expect(answer).toMatchObject({ type: 'error', code: 'token_expired', clientMsgId: 'late-1' });
+      expect((await c.closed).code).toBe(1000);
+    } finally {
+      vi.useRealTimers();
+    }
     // A fresh token opens a working socket.
     const again = await client(await stack.token('tina'));
     expect((await again.reply({ action: 'sendmessage', message: 'back', clientMsgId: 'late-1' })).type).toBe('ack');
@@ -175,18 +176,34 @@ describe('refusals are always answered to a client that listens', () => {
 
   it('answers a flooder at most every so often, but always after it waited as told', async () => {
     const c = await client(await stack.token('hasty'));
-    // Past the burst at once: some frames go unanswered, which a ping afterwards proves (it is answered, they are not).
-    for (let i = 0; i < LIMITS.rateBurst + 15; i++) c.send({ action: 'listrooms', reqId: `f${i}` });
-    expect((await c.reply({ action: 'ping' })).type).toBe('pong');
-    const refusals = c.events.filter((e) => e.type === 'error' && e.code === 'rate_limited');
-    expect(refusals.length).toBeGreaterThan(0);
-    expect(refusals.length).toBeLessThan(15);
-    // Waiting as told, then asking again: answered every time, admitted or refused (reply() fails after 5 s of silence).
-    let wait = Math.max(...refusals.map((e) => (e.type === 'error' ? (e.retryAfterMs ?? 0) : 0)));
-    for (let i = 0; i < 5; i++) {
-      await new Promise((r) => setTimeout(r, wait));
-      const res = await c.reply({ action: 'listrooms' });
-      wait = res.type === 'error' ? (res.retryAfterMs ?? 100) : 0;
+    // The clock held still (the handlers read Date.now in this process): no token refills and no
+    // report window passes during the flood, so the figures are exact, and waiting costs no time.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    try {
+      for (let i = 0; i < LIMITS.rateBurst + 15; i++) c.send({ action: 'listrooms', reqId: `f${i}` });
+      // Barriers: a pong means every frame reached a handler; once they settled, a second pong follows all their replies.
+      expect((await c.reply({ action: 'ping' })).type).toBe('pong');
+      await stack.gateway.settled();
+      expect((await c.reply({ action: 'ping' })).type).toBe('pong');
+      const answered = c.events.filter((e) => e.type === 'rooms');
+      const refusals = c.events.filter((e) => e.type === 'error' && e.code === 'rate_limited');
+      // The burst is answered; of the 15 past it, one is told and 14 go unanswered.
+      expect(answered).toHaveLength(LIMITS.rateBurst);
+      expect(refusals).toHaveLength(1);
+      // Waiting as told, then asking again: answered every time, admitted or refused (reply() fails after 5 s of silence).
+      let wait = refusals[0]?.type === 'error' ? (refusals[0].retryAfterMs ?? 0) : 0;
+      expect(wait).toBeGreaterThan(0);
+      const outcomes: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        vi.setSystemTime(Date.now() + wait);
+        const res = await c.reply({ action: 'listrooms' });
+        outcomes.push(res.type);
+        wait = res.type === 'error' ? (res.retryAfterMs ?? 100) : 0;
+      }
+      // At 10 a second, waiting as told earns a token; asking again at once is refused, and still told.
+      expect(outcomes).toEqual(['rooms', 'error', 'rooms', 'error', 'rooms', 'error']);
+    } finally {
+      vi.useRealTimers();
     }
   });
 });

@@ -10,8 +10,8 @@ import {
   removeFromRoom,
   roomConnections,
   type Authenticated,
-  type Connection,
-  type Identity,
+  type ChatUser,
+  type ConnectionRow,
   type RoomConnection,
 } from './connections';
 import type { ChatDeps } from './deps';
@@ -54,7 +54,7 @@ async function announce(
   deps: ChatDeps,
   room: string,
   event: 'join' | 'leave',
-  who: Identity,
+  who: ChatUser,
   opts: { self?: string; conns?: RoomConnection[] } = {},
 ): Promise<void> {
   const conns = opts.conns ?? (await roomConnections(deps, room, { maxPeople: LIMITS.presenceMax }));
@@ -73,7 +73,7 @@ async function announce(
  * reconnects and rejoins. Likewise once the token it opened with has expired.
  * Call `admitLocally` first: it is the part that needs no I/O.
  */
-async function session(deps: ChatDeps, caller: Caller): Promise<Connection> {
+async function session(deps: ChatDeps, caller: Caller): Promise<ConnectionRow> {
   const conn = await admit(deps, caller.userId, caller.connectionId);
   if (!conn) {
     deps.cache?.forgetConnection(caller.connectionId);
@@ -86,7 +86,7 @@ async function session(deps: ChatDeps, caller: Caller): Promise<Connection> {
   return conn;
 }
 
-function requireJoined(conn: Connection, room: string): void {
+function requireJoined(conn: ConnectionRow, room: string): void {
   if (!conn.rooms.has(room)) throw new ProtocolError('not_joined', `Join "${room}" before posting to it`);
 }
 
@@ -214,7 +214,7 @@ function unwrap<T>(s: Settled<T>): T {
   return s.value;
 }
 
-async function join(deps: ChatDeps, caller: Caller, conn: Connection, roomId: string, reqId?: string): Promise<void> {
+async function join(deps: ChatDeps, caller: Caller, conn: ConnectionRow, roomId: string, reqId?: string): Promise<void> {
   const room = await accessibleRoom(deps, roomId, caller.userId);
   // Fresher than the read above: every seq past it reaches this socket live.
   room.lastSeq = await addToRoom(deps, conn, room.id);
@@ -231,7 +231,7 @@ async function join(deps: ChatDeps, caller: Caller, conn: Connection, roomId: st
   await announce(deps, room.id, 'join', caller, { self: caller.connectionId, conns });
 }
 
-async function leave(deps: ChatDeps, caller: Caller, conn: Connection, action: ActionOf<'leaveroom'>): Promise<void> {
+async function leave(deps: ChatDeps, caller: Caller, conn: ConnectionRow, action: ActionOf<'leaveroom'>): Promise<void> {
   // Leaving a room you are not in must not tell its members anything.
   if (!conn.rooms.has(action.room)) throw new ProtocolError('not_joined', `You are not in "${action.room}"`);
   await removeFromRoom(deps, conn, action.room);

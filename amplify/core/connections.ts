@@ -7,17 +7,22 @@ import { keys } from './keys';
 import { updateMeta } from './rooms';
 import { DEFAULT_ROOM, LIMITS, ProtocolError, type UserRef } from './protocol';
 
-export interface Identity {
+/**
+ * A person in the chat: the pool's user id and the chat name claimed at
+ * sign-up. Not the network identity API Gateway hands a request (local/gateway.ts).
+ */
+export interface ChatUser {
   userId: string;
   userName: string;
 }
 
-/** Who opened a socket, as the authorizer vouched: identity plus when the token expires (epoch seconds). */
-export interface Authenticated extends Identity {
+/** Who opened a socket, as the authorizer vouched: the user plus when the token expires (epoch seconds). */
+export interface Authenticated extends ChatUser {
   tokenExp?: number;
 }
 
-export interface Connection extends Identity {
+/** One socket's row in the connections table, as read back (not the gateway's live socket). */
+export interface ConnectionRow extends ChatUser {
   connectionId: string;
   rooms: Set<string>;
   currentRoom: string;
@@ -41,7 +46,7 @@ export const expiresAtFrom = (nowMs: number) => Math.floor(nowMs / 1000) + CONNE
 const alive = (expiresAt: unknown, nowMs: number) => typeof expiresAt === 'number' && expiresAt * 1000 > nowMs;
 const stringSet = (value: unknown): string[] => (value instanceof Set ? [...value].map(String) : []);
 
-export function toConnection(item: Record<string, unknown> | undefined, nowMs: number): Connection | undefined {
+export function toConnectionRow(item: Record<string, unknown> | undefined, nowMs: number): ConnectionRow | undefined {
   if (!item || !alive(item.expiresAt, nowMs)) return undefined;
   return {
     connectionId: String(item.connectionId),
@@ -58,7 +63,7 @@ export function toConnection(item: Record<string, unknown> | undefined, nowMs: n
 const cancelledAt = (err: unknown, index: number): boolean =>
   err instanceof TransactionCanceledException && err.CancellationReasons?.[index]?.Code === 'ConditionalCheckFailed';
 
-export interface Registered extends Connection {
+export interface Registered extends ConnectionRow {
   /** How many other sockets this user holds slots for, just after this one took its own. */
   otherSockets: number;
 }
@@ -141,7 +146,7 @@ export async function registerConnection(deps: ChatDeps, connectionId: string, w
   if (taken === undefined && (await releaseDeadSlots(deps, who.userId)) > 0) taken = await takeSlot().catch(unseat);
   if (taken === undefined) return unseat(new ProtocolError('too_many_connections', `At most ${LIMITS.maxConnectionsPerUser} open connections per user`));
   await bumpMembers(deps, room);
-  return { ...(toConnection(rows[0], now) as Connection), otherSockets: taken - 1 };
+  return { ...(toConnectionRow(rows[0], now) as ConnectionRow), otherSockets: taken - 1 };
 }
 
 /**
@@ -171,15 +176,15 @@ function releaseSlots(deps: ChatDeps, userId: string, slots: string[]) {
   );
 }
 
-function presenceItem(room: string, connectionId: string, who: Identity, connectedAt: number, expiresAt: number) {
+function presenceItem(room: string, connectionId: string, who: ChatUser, connectedAt: number, expiresAt: number) {
   return { ...keys.roomConnection(room, connectionId), connectionId, userId: who.userId, userName: who.userName, connectedAt, expiresAt };
 }
 
-export async function getConnection(deps: ChatDeps, connectionId: string): Promise<Connection | undefined> {
+export async function getConnection(deps: ChatDeps, connectionId: string): Promise<ConnectionRow | undefined> {
   const res = await deps.db.send(
     new GetCommand({ TableName: deps.tables.connections, Key: keys.connection(connectionId), ConsistentRead: true }),
   );
-  return toConnection(res.Item, deps.now());
+  return toConnectionRow(res.Item, deps.now());
 }
 
 /**
@@ -189,7 +194,7 @@ export async function getConnection(deps: ChatDeps, connectionId: string): Promi
  * room row too) or fails as ConnectionGone and writes nothing.
  */
 /** Returns the room's last seq as of the join, for the `joined` reply. */
-export async function addToRoom(deps: ChatDeps, conn: Connection, room: string): Promise<number> {
+export async function addToRoom(deps: ChatDeps, conn: ConnectionRow, room: string): Promise<number> {
   await membershipChange(deps, conn, [
     {
       Update: {
@@ -208,7 +213,7 @@ export async function addToRoom(deps: ChatDeps, conn: Connection, room: string):
   return bumpMembers(deps, room);
 }
 
-export async function removeFromRoom(deps: ChatDeps, conn: Connection, room: string): Promise<void> {
+export async function removeFromRoom(deps: ChatDeps, conn: ConnectionRow, room: string): Promise<void> {
   const next = conn.currentRoom === room ? DEFAULT_ROOM : conn.currentRoom;
   await membershipChange(deps, conn, [
     {
@@ -244,7 +249,7 @@ export async function bumpMembers(deps: ChatDeps, room: string): Promise<number>
 
 type TransactItems = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>;
 
-async function membershipChange(deps: ChatDeps, conn: Connection, items: TransactItems): Promise<void> {
+async function membershipChange(deps: ChatDeps, conn: ConnectionRow, items: TransactItems): Promise<void> {
   try {
     await deps.db.send(new TransactWriteCommand({ TransactItems: items }));
   } catch (err) {
@@ -265,7 +270,7 @@ export async function removeConnection(
   deps: ChatDeps,
   connectionId: string,
   opts: { onlyIfOlderThan?: number } = {},
-): Promise<{ who?: Identity; rooms: string[] }> {
+): Promise<{ who?: ChatUser; rooms: string[] }> {
   let old: Record<string, unknown> | undefined;
   try {
     const res = await deps.db.send(
@@ -297,7 +302,7 @@ export async function removeConnection(
   return { who, rooms };
 }
 
-export interface RoomConnection extends Identity {
+export interface RoomConnection extends ChatUser {
   connectionId: string;
   /** Epoch ms; a 410 for a connection younger than CONNECT_WINDOW_MS is not proof it is gone. */
   connectedAt: number;
@@ -343,7 +348,7 @@ export async function roomConnections(deps: ChatDeps, room: string, opts: { maxP
 }
 
 /** Members online, one entry per user however many tabs they have open. */
-export function membersOf(conns: readonly Identity[]): UserRef[] {
+export function membersOf(conns: readonly ChatUser[]): UserRef[] {
   const byId = new Map<string, UserRef>();
   for (const c of conns) if (!byId.has(c.userId)) byId.set(c.userId, { id: c.userId, name: c.userName });
   return [...byId.values()].sort((a, b) => a.name.localeCompare(b.name));

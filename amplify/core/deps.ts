@@ -14,9 +14,12 @@ export interface Notifier {
 }
 
 /**
- * What the domain modules need. Handlers build one per invocation (its
- * @connections endpoint is the event's) around module-scope clients and
- * memory (functions/runtime.ts); tests build their own.
+ * What the domain modules need. Handlers build one per invocation
+ * (functions/runtime.ts's depsFor: its @connections endpoint is the event's)
+ * around what lives at module scope for the container's life: the DynamoDB
+ * client (runtime.ts), one management client per endpoint (managementClient
+ * below) and, in the chat function only, its admission and cache memory
+ * (functions/chat/handler.ts). Tests build their own.
  */
 export interface ChatDeps {
   db: DynamoDBDocumentClient;

@@ -1,7 +1,7 @@
 import { ProtocolError, type ErrorCode } from './protocol';
 
-/** Errors that mean "try again shortly" rather than "you sent something wrong". */
-const TRANSIENT = new Set([
+/** AWS service error names that mean "try again shortly" rather than "you sent something wrong". */
+const RETRYABLE_SERVICE_ERRORS: ReadonlySet<string> = new Set([
   'ProvisionedThroughputExceededException',
   'ThrottlingException',
   'RequestLimitExceeded',
@@ -10,7 +10,8 @@ const TRANSIENT = new Set([
   'TransactionConflictException',
   'TimeoutError',
 ]);
-const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND']);
+/** Node socket error codes with the same meaning: the request may never have reached the service. */
+const RETRYABLE_NETWORK_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND']);
 
 /**
  * The connection disappeared while an action for it ran (its $disconnect won
@@ -30,7 +31,7 @@ export const CLOSING_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['token_
 export function asProtocolError(err: unknown, details: ProtocolError['details'] = {}): ProtocolError {
   if (err instanceof ProtocolError) return new ProtocolError(err.code, err.message, { ...details, ...err.details });
   const e = err as { name?: string; code?: string; cause?: { code?: string } } | undefined;
-  if (e && (TRANSIENT.has(e.name ?? '') || NETWORK.has(e.code ?? '') || NETWORK.has(e.cause?.code ?? ''))) {
+  if (e && (RETRYABLE_SERVICE_ERRORS.has(e.name ?? '') || RETRYABLE_NETWORK_CODES.has(e.code ?? '') || RETRYABLE_NETWORK_CODES.has(e.cause?.code ?? ''))) {
     return new ProtocolError('unavailable', 'Parley is briefly unavailable; please retry', { ...details, retryAfterMs: 1000 });
   }
   return new ProtocolError('internal', 'Something went wrong on our side', details);

@@ -1,7 +1,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { randomUUID } from 'node:crypto';
-import type { Identity } from './connections';
+import type { ChatUser } from './connections';
 import type { ChatDeps } from './deps';
 import { fitBudget, jsonBytes } from './budget';
 import { keys, MAX_SEQ, seqKey } from './keys';
@@ -94,7 +94,7 @@ export async function storeMessage(
   deps: ChatDeps,
   room: string,
   seq: number,
-  sender: Identity,
+  sender: ChatUser,
   text: string,
   clientMsgId: string | undefined,
   ts: number,
@@ -209,7 +209,7 @@ async function claimKey(deps: ChatDeps, room: string, userId: string, clientMsgI
 async function completeEarlier(
   deps: ChatDeps,
   room: string,
-  sender: Identity,
+  sender: ChatUser,
   text: string,
   clientMsgId: string,
   earlier: number,
@@ -254,7 +254,7 @@ async function completeEarlier(
 }
 
 /** Reserves the next seq and stores the message there: the whole write side of a send. */
-export async function postMessage(deps: ChatDeps, room: string, sender: Identity, text: string, clientMsgId?: string): Promise<Posted> {
+export async function postMessage(deps: ChatDeps, room: string, sender: ChatUser, text: string, clientMsgId?: string): Promise<Posted> {
   // Stamped before the seq is reserved, so a message's ts is never earlier than anything its seq depends on.
   const ts = deps.now();
   const { seq } = await reserveSeq(deps, room);

@@ -1,6 +1,6 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { expiresAtFrom, getConnection, type Connection } from './connections';
+import { expiresAtFrom, getConnection, type ConnectionRow } from './connections';
 import type { ChatDeps } from './deps';
 import { remember } from './cache';
 import { keys } from './keys';
@@ -35,16 +35,25 @@ export class Refused extends ProtocolError {
 }
 
 /**
+ * The GCRA's constants for taking `cost` tokens at `now`: the emission
+ * interval, how far the take pushes the schedule back, and how far ahead of
+ * now the schedule may run (the burst). The one place they are derived, for
+ * both the in-memory check and the table's conditional update.
+ */
+export function gcraWindow(now: number, limit: RateLimit, cost = 1): { interval: number; step: number; ceiling: number } {
+  const interval = 1000 / limit.perSecond;
+  return { interval, step: cost * interval, ceiling: now + limit.burst * interval };
+}
+
+/**
  * GCRA (a token bucket kept as one timestamp, the theoretical arrival time):
  * the one formula both the container's memory and the table's row use. Taking
  * `cost` tokens is allowed when the schedule, pushed back by cost intervals,
  * stays within the burst. Returns the new schedule, or how long to wait.
  */
 export function gcra(tat: number | undefined, now: number, limit: RateLimit, cost = 1): { next: number } | { waitMs: number } {
-  const interval = 1000 / limit.perSecond;
-  const start = Math.max(tat ?? now, now);
-  const next = start + cost * interval;
-  const ceiling = now + limit.burst * interval;
+  const { step, ceiling } = gcraWindow(now, limit, cost);
+  const next = Math.max(tat ?? now, now) + step;
   if (next <= ceiling) return { next };
   return { waitMs: Math.max(1, Math.ceil(next - ceiling)) };
 }
@@ -85,7 +94,7 @@ export class LocalAdmission {
    */
   busy(userId: string, now: number, limit: RateLimit = BUCKETS.actions): boolean {
     const tat = this.tat.get(userId);
-    return tat !== undefined && tat - 1000 / limit.perSecond > now;
+    return tat !== undefined && tat - gcraWindow(now, limit).interval > now;
   }
 
   /** Milliseconds to wait, or 0 if this container has no objection. */
@@ -106,10 +115,9 @@ export async function consume(deps: ChatDeps, userId: string, bucket: Bucket, co
   const now = deps.now();
   const refuse = (waitMs: number) =>
     new Refused(`Slow down: too many ${bucket.what}; try again in ${Math.ceil(waitMs / 1000)} s`, waitMs, bucket === BUCKETS.actions);
-  const interval = 1000 / bucket.perSecond;
-  const ceiling = now + bucket.burst * interval;
+  const { step, ceiling } = gcraWindow(now, bucket, cost);
   // More than a full bucket can never be taken at once.
-  if (cost > bucket.burst) throw refuse(cost * interval);
+  if (cost > bucket.burst) throw refuse(step);
   const attempt = async (update: string, condition: string, values: Record<string, number>) => {
     try {
       await deps.db.send(
@@ -129,11 +137,11 @@ export async function consume(deps: ChatDeps, userId: string, bucket: Bucket, co
       throw err;
     }
   };
-  // Idle: the bucket is full, start a fresh schedule from now.
-  const idle = () => attempt('SET #t = :next', 'attribute_not_exists(#t) OR #t <= :now', { ':next': now + cost * interval, ':now': now });
-  // Busy but within the burst: push the schedule back by `cost` intervals.
-  const busy = () =>
-    attempt('SET #t = #t + :inc', '#t > :now AND #t <= :limit', { ':inc': cost * interval, ':now': now, ':limit': ceiling - cost * interval });
+  // gcra() as two conditional writes, so the row never has to be read first.
+  // Idle (tat <= now): the bucket is full, start a fresh schedule from now; it fits, as cost <= burst.
+  const idle = () => attempt('SET #t = :next', 'attribute_not_exists(#t) OR #t <= :now', { ':next': now + step, ':now': now });
+  // Busy (tat > now) but within the burst (tat + step <= ceiling): push the schedule back by `step`.
+  const busy = () => attempt('SET #t = #t + :inc', '#t > :now AND #t <= :limit', { ':inc': step, ':now': now, ':limit': ceiling - step });
   // One branch fits; try first the one this container's memory predicts, so a busy sender pays one write, not two.
   // The schedule only moves forward: once the idle branch has failed, the busy branch alone decides.
   const attempts = bucket === BUCKETS.actions && deps.admission?.busy(userId, now) ? [busy, idle, busy] : [idle, busy];
@@ -159,7 +167,7 @@ export function admitLocally(deps: ChatDeps, userId: string): void {
  * bucket and the connection row, side by side. Undefined when the
  * connection row is missing.
  */
-export async function admit(deps: ChatDeps, userId: string, connectionId: string): Promise<Connection | undefined> {
+export async function admit(deps: ChatDeps, userId: string, connectionId: string): Promise<ConnectionRow | undefined> {
   const [, conn] = await Promise.all([consume(deps, userId, BUCKETS.actions), getConnection(deps, connectionId)]);
   return conn;
 }

@@ -3,7 +3,7 @@ import { GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aw
 import { randomBytes } from 'node:crypto';
 import { fitBudget, jsonBytes } from './budget';
 import { batchGetAll, queryAll } from './db';
-import type { Identity } from './connections';
+import type { ChatUser } from './connections';
 import type { ChatDeps } from './deps';
 import { keys } from './keys';
 import { DEFAULT_ROOM, LIMITS, ProtocolError, type RoomSummary } from './protocol';
@@ -119,7 +119,7 @@ export const privateRoomId = (): string => `p${randomBytes(15).toString('hex')}`
  * refuses the room if anyone would pass LIMITS.maxPrivateRooms. Creating rooms
  * and inviting people draw on per-user rate buckets.
  */
-export async function createRoom(deps: ChatDeps, creator: Identity, input: CreateRoomInput): Promise<Room> {
+export async function createRoom(deps: ChatDeps, creator: ChatUser, input: CreateRoomInput): Promise<Room> {
   const id = input.private ? privateRoomId() : input.id;
   if (!id) throw new ProtocolError('bad_request', 'A public room needs an id');
   const invitees = input.private ? await resolveNames({ db: deps.db, table: deps.tables.users }, input.invite) : [];

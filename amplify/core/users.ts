@@ -5,7 +5,7 @@
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { Identity } from './connections';
+import type { ChatUser } from './connections';
 import { batchGetAll } from './db';
 import { keys } from './keys';
 import { NAME_RULE, nameProblem, SIGN_UP_REFUSALS } from './names';
@@ -19,7 +19,7 @@ export interface Registry {
 export type ClaimOutcome = 'claimed' | 'taken' | 'invalid';
 
 /** First claim wins; claiming again for the same user (a retried sign-up) is a no-op. */
-export async function claimName(registry: Registry, who: Identity, now = Date.now()): Promise<ClaimOutcome> {
+export async function claimName(registry: Registry, who: ChatUser, now = Date.now()): Promise<ClaimOutcome> {
   if (nameProblem(who.userName)) return 'invalid';
   try {
     await registry.db.send(
@@ -55,14 +55,14 @@ export async function claimAtSignUp<E extends { userName: string; request: { use
 }
 
 /** True only if this exact name (as typed at sign-up) is claimed by this user id. */
-export async function ownsName(registry: Registry, who: Identity): Promise<boolean> {
+export async function ownsName(registry: Registry, who: ChatUser): Promise<boolean> {
   if (nameProblem(who.userName)) return false;
   const res = await registry.db.send(new GetCommand({ TableName: registry.table, Key: keys.userName(who.userName), ConsistentRead: true }));
   return res.Item?.userId === who.userId && res.Item?.userName === who.userName;
 }
 
 /** Names to user ids, or `unknown_user` naming the ones nobody claimed. */
-export async function resolveNames(registry: Registry, names: readonly string[]): Promise<Identity[]> {
+export async function resolveNames(registry: Registry, names: readonly string[]): Promise<ChatUser[]> {
   const unique = [...new Map(names.map((n) => [keys.userName(n).pk, n])).values()];
   if (unique.length === 0) return [];
   const items = await batchGetAll(registry.db, registry.table, unique.map((n) => keys.userName(n)));

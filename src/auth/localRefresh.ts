@@ -1,4 +1,5 @@
 import type { cognitoUserPoolsTokenProvider } from 'aws-amplify/auth/cognito';
+import { initiateAuth } from './cognitoApi';
 
 type TokenRefresher = Parameters<typeof cognitoUserPoolsTokenProvider.tokenOrchestrator.setTokenRefresher>[0];
 type CognitoTokens = Awaited<ReturnType<TokenRefresher>>;
@@ -11,12 +12,6 @@ function decodeJwt(token: string): Jwt {
   return { payload: JSON.parse(json) as Jwt['payload'], toString: () => token };
 }
 
-interface InitiateAuthReply {
-  AuthenticationResult?: { AccessToken: string; IdToken?: string; RefreshToken?: string };
-  __type?: string;
-  message?: string;
-}
-
 /**
  * Refreshes tokens with InitiateAuth REFRESH_TOKEN_AUTH, which cognito-local
  * implements, instead of GetTokensFromRefreshToken, which it does not.
@@ -25,18 +20,12 @@ interface InitiateAuthReply {
 export function localTokenRefresher(endpoint: string, clientId: string, fetchImpl: typeof fetch = fetch): TokenRefresher {
   return async ({ tokens, username }) => {
     if (!tokens.refreshToken) throw new Error('No refresh token');
-    const res = await fetchImpl(endpoint, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSCognitoIdentityProviderService.InitiateAuth' },
-      body: JSON.stringify({ AuthFlow: 'REFRESH_TOKEN_AUTH', ClientId: clientId, AuthParameters: { REFRESH_TOKEN: tokens.refreshToken } }),
-    });
-    const body = (await res.json().catch(() => ({}))) as InitiateAuthReply;
-    const result = body.AuthenticationResult;
-    if (!res.ok || !result) {
-      const err = new Error(body.message ?? `Token refresh failed (${res.status})`);
-      err.name = body.__type ?? 'NotAuthorizedException';
-      throw err;
-    }
+    // A CognitoError carries the pool's __type as its name, which Amplify reads to decide whether to sign out.
+    const result = await initiateAuth(
+      { endpoint, clientId },
+      { AuthFlow: 'REFRESH_TOKEN_AUTH', AuthParameters: { REFRESH_TOKEN: tokens.refreshToken } },
+      fetchImpl,
+    );
     const accessToken = decodeJwt(result.AccessToken);
     const iat = Number(accessToken.payload.iat ?? Math.floor(Date.now() / 1000));
     return {

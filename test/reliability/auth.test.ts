@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import { localSignIn } from '../../local/cognito';
 import { asFunction } from '../../local/iam';
 import type { LocalStack } from '../../local/stack';
 import { TestClient } from '../support/client';
@@ -23,12 +24,7 @@ beforeAll(async () => {
   good = await stack.token('trent');
   claims = decode(good);
   // Access tokens come from the same sign-in; cognito-local returns both.
-  const res = await fetch(stack.cognito.endpoint, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSCognitoIdentityProviderService.InitiateAuth' },
-    body: JSON.stringify({ AuthFlow: 'USER_PASSWORD_AUTH', ClientId: stack.cognito.clientId, AuthParameters: { USERNAME: 'trent@parley.local', PASSWORD: 'Parley-local-1' } }),
-  });
-  accessToken = ((await res.json()) as { AuthenticationResult: { AccessToken: string } }).AuthenticationResult.AccessToken;
+  accessToken = (await localSignIn(stack.cognito, 'trent@parley.local')).AccessToken;
   // Called directly, but as the authorizer function, so its AWS calls count against the authorizer's grants.
   authorize = asFunction('authorizer', (await import('../../amplify/functions/authorizer/handler')).handler) as unknown as typeof authorize;
 });
@@ -73,8 +69,13 @@ describe('auth at connect', () => {
     expect(result.context).toBeUndefined();
   });
 
-  it('lets the connection count stay where it was after all those refusals', () => {
-    expect(stack.gateway.connectionCount()).toBe(0);
+  it('opens no connection for any of those refusals', async () => {
+    // Its own refusals and its own baseline, so it holds alone and in any order.
+    const before = new Set(stack.gateway.listConnections().map((c) => c.connectionId));
+    expect(await TestClient.refusal(stack.websocketUrl)).toBe(401);
+    for (const [, make] of forged()) expect(await TestClient.refusal(`${stack.websocketUrl}?token=${encodeURIComponent(make())}`)).toBe(403);
+    await stack.gateway.settled();
+    expect(stack.gateway.listConnections().filter((c) => !before.has(c.connectionId))).toEqual([]);
   });
 });
 
@@ -95,7 +96,9 @@ describe('authorization', () => {
       const res = await stranger.reply(action);
       expect(res.type).toBe('error');
     }
-    await new Promise((r) => setTimeout(r, 200));
+    // A barrier, not a sleep: once the handlers have settled, a pong to each comes after anything they posted.
+    await stack.gateway.settled();
+    await Promise.all([stranger.request('pong', { action: 'ping' }), owner.request('pong', { action: 'ping' })]);
     const leaked = JSON.stringify(stranger.events);
     expect(leaked).not.toContain('combination');
     expect(leaked).not.toContain('"room":"vault","event"');

@@ -5,10 +5,10 @@
  * @connections answers 413 past 128 KB as API Gateway does.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchWriteCommand, DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { batchWriteAll } from '../../amplify/core/db';
 import type { ChatDeps } from '../../amplify/core/deps';
 import { keys } from '../../amplify/core/keys';
-import { forEachLimit } from '../../amplify/core/fanout';
 import { GAP_SETTLE_MS, history, postMessage, type HistoryPage } from '../../amplify/core/messages';
 import { LIMITS, type ClientActionInput, type EventOf, type ServerEvent } from '../../amplify/core/protocol';
 import { ensureRoom } from '../../amplify/core/rooms';
@@ -36,17 +36,9 @@ async function client(user: string): Promise<{ c: TestClient; sizes: number[] }>
 /** The token's `sub`: the user id the handlers see. */
 const userIdOf = (token: string): string => JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()).sub as string;
 
-async function writeAll(items: Record<string, unknown>[]): Promise<void> {
-  const batches: Record<string, unknown>[][] = [];
-  for (let i = 0; i < items.length; i += 25) batches.push(items.slice(i, i + 25));
-  await forEachLimit(batches, 8, async (batch) => {
-    let request = batch.map((Item) => ({ PutRequest: { Item } }));
-    while (request.length > 0) {
-      const res = await db.send(new BatchWriteCommand({ RequestItems: { [stack.tables.chat]: request } }));
-      request = (res.UnprocessedItems?.[stack.tables.chat] ?? []) as typeof request;
-    }
-  });
-}
+/** Seeds the chat table the way the app's own batches write: retried with backoff, and a failure is thrown. */
+const writeAll = (items: Record<string, unknown>[]): Promise<void> =>
+  batchWriteAll(db, stack.tables.chat, items.map((Item) => ({ PutRequest: { Item } })), { concurrency: 8 });
 
 /**
  * Sends an action and waits for its reply by reqId; a rate_limited answer is
