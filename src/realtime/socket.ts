@@ -7,10 +7,12 @@
 import {
   DEFAULT_ROOM,
   LIMITS,
+  messageTextProblem,
   type ChatMessage,
   type ClientActionInput,
   type ErrorCode,
   type EventOf,
+  type MessageTextProblem,
   type RoomSummary,
   type ServerEvent,
   type ServerEventType,
@@ -135,11 +137,12 @@ export function newId(): string {
   return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
-const codePoints = (s: string): number => {
-  let n = 0;
-  for (const _ of s) n++;
-  return n;
-};
+/** The server's text rule (shared from core), worded for the person typing. */
+function textProblemSentence(problem: MessageTextProblem): string {
+  if (problem.code === 'empty') return 'Type a message first.';
+  if (problem.code === 'text_too_long') return `Messages can be at most ${LIMITS.maxTextChars.toLocaleString('en')} characters.`;
+  return `${problem.message.charAt(0).toUpperCase()}${problem.message.slice(1)}.`;
+}
 
 function checkFrame(frame: string): void {
   const bytes = encoder.encode(frame).byteLength;
@@ -287,10 +290,8 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
    * row). Throws ChatError for what can never be sent, before anything is queued.
    */
   sendMessage(room: string, text: string): string {
-    if (text.trim().length === 0) throw new ChatError('empty', 'Type a message first.');
-    if (codePoints(text) > LIMITS.maxTextChars) {
-      throw new ChatError('text_too_long', `Messages can be at most ${LIMITS.maxTextChars.toLocaleString('en')} characters.`);
-    }
+    const problem = messageTextProblem(text);
+    if (problem) throw new ChatError(problem.code, textProblemSentence(problem));
     const sync = this.rooms.get(room);
     if (!sync) throw new ChatError('not_joined', `Join #${room} to post in it.`);
     const clientMsgId = this.opts.newId();
