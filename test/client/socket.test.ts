@@ -262,6 +262,80 @@ describe('ChatSocket against a real WebSocket server', () => {
     expect(server.log.some((l) => l.action.action === 'sendmessage' || l.action.action === 'createroom')).toBe(false);
   });
 
+  it('bounds the outbox: past maxOutbox a send fails with queue_full, nothing is dropped, and room comes back as acks arrive', async () => {
+    const a = client('alice', { maxOutbox: 3 });
+    const failed = vi.fn();
+    a.socket.on('sendfailed', failed);
+    a.socket.start();
+    await waitFor(() => expect(a.socket.state).toBe('online'));
+    server.refuse = true;
+    server.drop();
+    await waitFor(() => expect(a.socket.state).toBe('reconnecting'));
+    for (const i of range(1, 3)) a.socket.sendMessage('lobby', `offline ${i}`);
+    // Unbounded, this would queue a fourth and keep growing while offline.
+    expect(() => a.socket.sendMessage('lobby', 'one too many')).toThrow(expect.objectContaining({ code: 'queue_full' }));
+    server.refuse = false;
+    await waitFor(() => expect(server.messages('lobby').map((m) => m.text)).toEqual(range(1, 3).map((i) => `offline ${i}`)));
+    await waitFor(() => expect(a.seqs('lobby')).toEqual(range(1, 3)));
+    // The refused one was never queued, so nothing failed later either; and there is room again.
+    expect(failed).not.toHaveBeenCalled();
+    a.socket.sendMessage('lobby', 'after');
+    await waitFor(() => expect(server.messages('lobby')).toHaveLength(4));
+  });
+
+  it('bounds the outbox by default too, at 100 messages', () => {
+    const a = client();
+    a.socket.start();
+    // Synchronously, before the socket can open: every message waits in the outbox.
+    const sent: string[] = [];
+    let error: unknown;
+    try {
+      for (let i = 0; i < 10_000; i++) sent.push(a.socket.sendMessage('lobby', `m${i}`));
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toMatchObject({ code: 'queue_full' });
+    expect(sent).toHaveLength(100);
+  });
+
+  it('reports a retry that finds the outbox full as failed again, keeping it for later', async () => {
+    const a = client('alice', { maxOutbox: 1 });
+    const failed = vi.fn();
+    a.socket.on('sendfailed', failed);
+    a.socket.start();
+    await waitFor(() => expect(a.socket.state).toBe('online'));
+    server.rateLimit = 99;
+    const doomed = a.socket.sendMessage('lobby', 'doomed');
+    await waitFor(() => expect(failed).toHaveBeenCalledWith(expect.objectContaining({ clientMsgId: doomed, error: expect.objectContaining({ code: 'rate_limited' }) })));
+    server.refuse = true;
+    server.drop();
+    await waitFor(() => expect(a.socket.state).toBe('reconnecting'));
+    a.socket.sendMessage('lobby', 'waiting');
+    a.socket.retry(doomed);
+    expect(failed).toHaveBeenLastCalledWith({ room: 'lobby', clientMsgId: doomed, error: expect.objectContaining({ code: 'queue_full' }) });
+    server.rateLimit = 0;
+    server.refuse = false;
+    await waitFor(() => expect(server.messages('lobby').map((m) => m.text)).toEqual(['waiting']));
+    // Still kept as failed, so a later retry sends it.
+    a.socket.retry(doomed);
+    await waitFor(() => expect(server.messages('lobby').map((m) => m.text)).toEqual(['waiting', 'doomed']));
+  });
+
+  it('bounds the requests waiting for a socket: past maxQueuedRequests one rejects with queue_full', async () => {
+    const a = client('alice', { maxQueuedRequests: 2 });
+    a.socket.start();
+    await waitFor(() => expect(a.socket.state).toBe('online'));
+    server.refuse = true;
+    server.drop();
+    await waitFor(() => expect(a.socket.state).toBe('reconnecting'));
+    const first = a.socket.listRooms();
+    const second = a.socket.loadOlder('lobby', 1);
+    await expect(a.socket.listRooms()).rejects.toMatchObject({ code: 'queue_full' });
+    server.refuse = false;
+    await expect(first).resolves.toEqual(expect.arrayContaining([expect.objectContaining({ id: 'lobby' })]));
+    await expect(second).resolves.toMatchObject({ type: 'history', room: 'lobby' });
+  });
+
   it('backs off exponentially up to a cap, and resets only after a stable connection', async () => {
     server.refuse = true;
     const a = client('alice', { backoff: { baseMs: 25, maxMs: 200 }, random: () => 1, stableMs: 100 });
