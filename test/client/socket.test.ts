@@ -223,6 +223,26 @@ describe('ChatSocket against a real WebSocket server', () => {
     expect(failed).not.toHaveBeenCalled();
   });
 
+  it('joins again when the server says not_joined, then resends the refused message once', async () => {
+    server.room('random', 'Random');
+    const a = client();
+    const failed = vi.fn();
+    a.socket.on('sendfailed', failed);
+    a.socket.start(['lobby', 'random']);
+    await waitFor(() => expect(a.socket.lastSeq('random')).toBe(0));
+    server.forgetRoom('alice', 'random');
+    const id = a.socket.sendMessage('random', 'still mine');
+    await waitFor(() => expect(server.messages('random').map((m) => m.text)).toEqual(['still mine']));
+    const log = server.log.filter((l) => l.user === 'alice' && (l.action.action === 'joinroom' || l.action.action === 'sendmessage'));
+    // send (refused), join again, send again with the same clientMsgId.
+    expect(log.slice(-3).map((l) => l.action)).toEqual([
+      expect.objectContaining({ action: 'sendmessage', room: 'random', clientMsgId: id }),
+      expect.objectContaining({ action: 'joinroom', room: 'random' }),
+      expect.objectContaining({ action: 'sendmessage', room: 'random', clientMsgId: id, retry: true }),
+    ]);
+    expect(failed).not.toHaveBeenCalled();
+  });
+
   it('reports a permanent refusal as failed, and a retry keeps the same clientMsgId', async () => {
     const a = client();
     const failed = vi.fn();
