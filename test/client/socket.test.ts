@@ -352,12 +352,15 @@ describe('ChatSocket against a real WebSocket server', () => {
     server.refuse = true;
     server.drop();
     await waitFor(() => expect(a.socket.state).toBe('reconnecting'));
-    a.socket.sendMessage('lobby', 'waiting');
+    const acked = vi.fn();
+    a.socket.on('ack', acked);
+    const waiting = a.socket.sendMessage('lobby', 'waiting');
     a.socket.retry(doomed);
     expect(failed).toHaveBeenLastCalledWith({ room: 'lobby', clientMsgId: doomed, error: expect.objectContaining({ code: 'queue_full' }) });
     server.rateLimit = 0;
     server.refuse = false;
-    await waitFor(() => expect(server.messages('lobby').map((m) => m.text)).toEqual(['waiting']));
+    // Its ack, not only its arrival, is what frees the outbox.
+    await waitFor(() => expect(acked).toHaveBeenCalledWith(expect.objectContaining({ clientMsgId: waiting })));
     // Still kept as failed, so a later retry sends it.
     a.socket.retry(doomed);
     await waitFor(() => expect(server.messages('lobby').map((m) => m.text)).toEqual(['waiting', 'doomed']));

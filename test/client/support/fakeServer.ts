@@ -224,13 +224,14 @@ export class FakeChatServer {
     return room;
   }
 
-  private store(room: Room, sender: UserRef, text: string, reserved?: number): ChatMessage {
+  /** `self`: the socket that sent it with a clientMsgId, which builds it from the ack and gets no copy (as amplify/core/chat.ts). */
+  private store(room: Room, sender: UserRef, text: string, reserved?: number, self?: Conn): ChatMessage {
     const seq = reserved ?? ++room.summary.lastSeq;
     const msg: ChatMessage = { room: room.summary.id, seq, id: `m${room.summary.id}-${seq}`, senderId: sender.id, senderName: sender.name, text, ts: Date.now() };
     room.messages.push(msg);
     room.messages.sort((a, b) => a.seq - b.seq);
     for (const c of this.conns) {
-      if (!c.rooms.has(room.summary.id) || !this.fanoutFilter(msg, c.user)) continue;
+      if (c === self || !c.rooms.has(room.summary.id) || !this.fanoutFilter(msg, c.user)) continue;
       this.send(c, { type: 'message', ...msg });
       if (this.duplicateFanout) this.send(c, { type: 'message', ...msg });
     }
@@ -261,7 +262,7 @@ export class FakeChatServer {
         }
         const key = `${roomId}|${conn.user.id}|${a.clientMsgId}`;
         const prior = a.clientMsgId ? this.dedup.get(key) : undefined;
-        const msg = prior ?? this.store(this.rooms.get(roomId)!, conn.user, a.message);
+        const msg = prior ?? this.store(this.rooms.get(roomId)!, conn.user, a.message, undefined, a.clientMsgId ? conn : undefined);
         if (a.clientMsgId && !prior) this.dedup.set(key, msg);
         if (this.loseAcks > 0) {
           this.loseAcks--;
