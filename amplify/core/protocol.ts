@@ -5,10 +5,10 @@
  */
 import * as v from 'valibot';
 import { NAME_RULE, isValidName } from './names';
-import { textFault, textFaultMessage } from './text';
+import { codePointLength, textFault, textFaultMessage } from './text';
 
 /** The text rule, for clients to check before sending: see core/text.ts. */
-export { isBlank, messageProblem, roomNameProblem } from './text';
+export { codePointLength, isBlank, messageProblem, roomNameProblem } from './text';
 
 export const LIMITS = {
   /** Characters (code points) in one chat message. */
@@ -90,20 +90,16 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 
 // ---------------------------------------------------------------- inbound
 
-const codePoints = (s: string): number => {
-  let n = 0;
-  for (const _ of s) n++;
-  return n;
-};
-
 export const RoomIdSchema = v.pipe(
   v.string('room must be a string'),
   v.regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'room must be 1-32 characters of a-z, 0-9, - or _'),
 );
 const ReqId = v.optional(v.pipe(v.string('reqId must be a string'), v.minLength(1), v.maxLength(64)));
+/** A client's idempotency key for one message; also what an error frame may echo back. */
+export const CLIENT_MSG_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const ClientMsgId = v.pipe(
   v.string('clientMsgId must be a string'),
-  v.regex(/^[A-Za-z0-9_-]{1,64}$/, 'clientMsgId must be 1-64 characters of A-Z, a-z, 0-9, - or _'),
+  v.regex(CLIENT_MSG_ID_PATTERN, 'clientMsgId must be 1-64 characters of A-Z, a-z, 0-9, - or _'),
 );
 const Seq = v.pipe(v.number('must be a number'), v.integer('must be an integer'), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER));
 export const UserNameSchema = v.pipe(v.string(), v.check((s: string) => isValidName(s), NAME_RULE));
@@ -117,10 +113,29 @@ const humanText = (field: string, multiline: boolean) =>
     const fault = textFault(dataset.value, { multiline });
     if (fault) addIssue({ message: textFaultMessage(field, fault, multiline) });
   });
+
+/**
+ * Why the server would refuse this message text, or undefined when it would
+ * take it: the schema below runs exactly this, so a client can check first.
+ * `empty` is a blank message, which the server reports as `bad_request`.
+ */
+export interface MessageTextProblem {
+  code: 'empty' | 'text_too_long' | 'bad_request';
+  message: string;
+}
+export function messageTextProblem(s: string): MessageTextProblem | undefined {
+  const fault = textFault(s, { multiline: true });
+  if (fault) return { code: fault === 'empty' ? 'empty' : 'bad_request', message: textFaultMessage('message', fault, true) };
+  if (codePointLength(s) > LIMITS.maxTextChars) return { code: 'text_too_long', message: TEXT_TOO_LONG };
+  return undefined;
+}
 const MessageText = v.pipe(
   v.string('message must be a string'),
-  humanText('message', true),
-  v.check((s) => codePoints(s) <= LIMITS.maxTextChars, TEXT_TOO_LONG),
+  v.rawCheck<string>(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const problem = messageTextProblem(dataset.value);
+    if (problem) addIssue({ message: problem.message });
+  }),
 );
 /** A room's display name: one line of visible text. */
 const RoomName = v.pipe(v.string('name must be a string'), v.trim(), v.minLength(1, 'name must not be empty'), v.maxLength(64), humanText('name', false));
@@ -209,7 +224,7 @@ function correlation(frame: Record<string, unknown>) {
   const out: { action?: string; reqId?: string; clientMsgId?: string } = {};
   if (typeof frame.action === 'string' && frame.action.length <= 32) out.action = frame.action;
   if (typeof frame.reqId === 'string' && frame.reqId.length <= 64) out.reqId = frame.reqId;
-  if (typeof frame.clientMsgId === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(frame.clientMsgId)) out.clientMsgId = frame.clientMsgId;
+  if (typeof frame.clientMsgId === 'string' && CLIENT_MSG_ID_PATTERN.test(frame.clientMsgId)) out.clientMsgId = frame.clientMsgId;
   return out;
 }
 

@@ -1,6 +1,6 @@
 /**
  * What people may write: the one rule for message text and room display names,
- * shared by the protocol's validation and (later) the app's composer. Pure and
+ * shared by the protocol's validation and the app (composer, socket). Pure and
  * dependency-free so a browser bundle can import it.
  *
  * - **Blank** text is refused. Blank means nothing visible is left once
@@ -35,6 +35,13 @@ const CONTROL_IN_TEXT = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/u;
 const CONTROL_IN_LINE = /[\u0000-\u001F\u007F-\u009F]/u;
 /** Embeddings, overrides (LRE RLE PDF LRO RLO) and isolates (LRI RLI FSI PDI). */
 const BIDI_CONTROL = /[\u202A-\u202E\u2066-\u2069]/u;
+
+/** Length as every limit counts it: code points, so 👍 is one character, not two UTF-16 units. */
+export function codePointLength(s: string): number {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+}
 
 /** True when nothing visible remains once whitespace and invisible characters are removed. */
 export function isBlank(s: string): boolean {

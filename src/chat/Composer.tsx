@@ -1,6 +1,5 @@
 import { useId, useLayoutEffect, useRef, useState } from 'react';
-import { LIMITS } from '../../amplify/core/protocol';
-import { codePointLength } from './format';
+import { codePointLength, isBlank, LIMITS } from '../../amplify/core/protocol';
 
 /** The counter appears this close to the limit, not before: most messages are short. */
 export const COUNTER_FROM = LIMITS.maxTextChars - 500;
@@ -43,7 +42,8 @@ export function Composer({
   const length = codePointLength(text);
   const over = length > LIMITS.maxTextChars;
   const disabled = Boolean(disabledReason);
-  const canSend = !disabled && !over && text.trim().length > 0;
+  // Blank as the server judges it (zero-width characters count as nothing); other faults are explained on send.
+  const canSend = !disabled && !over && !isBlank(text);
   const shownError = localError ?? error;
 
   // Grow with the text up to the CSS max-height, then scroll.

@@ -1,3 +1,5 @@
+import type { ErrorCode } from '../../amplify/core/protocol';
+
 export interface BackoffOptions {
   /** Delay before the first retry. */
   baseMs: number;
@@ -16,3 +18,11 @@ export function backoffDelay(attempt: number, opts: BackoffOptions = DEFAULT_BAC
   const exp = Math.min(opts.maxMs, opts.baseMs * 2 ** Math.max(0, attempt));
   return Math.round(exp / 2 + (exp / 2) * random());
 }
+
+/**
+ * Server refusals that mean "later", not "never": the client waits and asks
+ * again, up to MAX_RETRIES times. (Not the server's own list of retryable
+ * AWS errors in core/errors.ts: these are protocol error codes.)
+ */
+export const RETRYABLE: ReadonlySet<ErrorCode> = new Set(['rate_limited', 'unavailable', 'internal']);
+export const MAX_RETRIES = 5;

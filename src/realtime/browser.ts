@@ -1,11 +1,11 @@
-import type { Connection } from './connection';
+import type { ReconnectingSocket } from './connection';
 
 /**
- * Ties a Connection to the browser: no retrying while the OS says there is no
+ * Ties a ReconnectingSocket to the browser: no retrying while the OS says there is no
  * network, an immediate attempt when it returns, and a liveness probe when a
  * tab wakes (sockets often die silently while a laptop sleeps).
  */
-export function watchBrowser(conn: Connection, win: Window = window): () => void {
+export function watchBrowser(conn: ReconnectingSocket, win: Window = window): () => void {
   const online = () => conn.setNetwork(true);
   const offline = () => conn.setNetwork(false);
   const wake = () => {

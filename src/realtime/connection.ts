@@ -8,7 +8,7 @@ export interface UrlRequest {
   refresh: boolean;
 }
 
-export interface ConnectionOptions {
+export interface ReconnectingSocketOptions {
   /** Resolved afresh before every attempt, so each one carries a current token. */
   getUrl: (request: UrlRequest) => Promise<string>;
   createSocket?: SocketFactory;
@@ -25,7 +25,7 @@ export interface ConnectionOptions {
   random?: () => number;
 }
 
-export interface ConnectionEvents {
+export interface ReconnectingSocketEvents {
   state: ConnectionState;
   open: undefined;
   frame: ServerEvent;
@@ -40,7 +40,7 @@ const browserSocket: SocketFactory = (url) => new WebSocket(url) as unknown as W
  * backoff, a heartbeat that also detects half-open sockets, and a state the
  * UI can show. Knows nothing about chat; it moves JSON frames.
  */
-export class Connection extends Emitter<ConnectionEvents> {
+export class ReconnectingSocket extends Emitter<ReconnectingSocketEvents> {
   state: ConnectionState = 'offline';
   private ws: WebSocketLike | undefined;
   private running = false;
@@ -57,9 +57,9 @@ export class Connection extends Emitter<ConnectionEvents> {
   /** The next URL must carry a freshly issued token; cleared once one has been resolved. */
   private refreshToken = false;
   private timers: Partial<Record<'retry' | 'stable' | 'heartbeat' | 'pong' | 'connect' | 'grace', ReturnType<typeof setTimeout>>> = {};
-  private readonly opts: Required<Omit<ConnectionOptions, 'getUrl'>> & Pick<ConnectionOptions, 'getUrl'>;
+  private readonly opts: Required<Omit<ReconnectingSocketOptions, 'getUrl'>> & Pick<ReconnectingSocketOptions, 'getUrl'>;
 
-  constructor(opts: ConnectionOptions) {
+  constructor(opts: ReconnectingSocketOptions) {
     super();
     this.opts = {
       createSocket: browserSocket,
@@ -150,7 +150,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     this.emit('state', state);
   }
 
-  private clear(name: keyof Connection['timers']): void {
+  private clear(name: keyof ReconnectingSocket['timers']): void {
     clearTimeout(this.timers[name]);
     clearInterval(this.timers[name]);
     delete this.timers[name];

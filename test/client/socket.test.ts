@@ -1,8 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LIMITS } from '../../amplify/core/protocol';
-import { ChatError } from '../../src/realtime/socket';
+import { ReconnectingSocket } from '../../src/realtime/connection';
+import { ChatError, ChatSocket } from '../../src/realtime/socket';
+import type { ConnectionState } from '../../src/realtime/types';
 import { FakeChatServer } from './support/fakeServer';
 import { harness, range, sleep, type Harness } from './support/harness';
+import { script, sentOf } from './support/scriptedSocket';
 
 const waitFor = <T>(fn: () => T, timeout = 4000) => vi.waitFor(fn, { timeout, interval: 10 });
 
@@ -29,6 +32,18 @@ function counts(h: Harness, room: string): Map<number, number> {
   return m;
 }
 const deliveredOnce = (h: Harness, room: string) => [...counts(h, room).values()].every((n) => n === 1);
+
+/**
+ * Waits until the server has handled a ping sent now: frames go in order on
+ * one socket, so everything the client sent before has been handled too.
+ * What "nothing more happened" checks wait for, instead of a fixed sleep.
+ */
+async function barrier(h: Harness, user = 'alice'): Promise<void> {
+  const pings = () => server.log.filter((l) => l.user === user && l.action.action === 'ping').length;
+  const before = pings();
+  h.socket.connection.probe();
+  await waitFor(() => expect(pings()).toBeGreaterThan(before));
+}
 
 describe('ChatSocket against a real WebSocket server', () => {
   it('connects with a freshly resolved URL, joins the lobby and loads its newest page', async () => {
@@ -74,10 +89,9 @@ describe('ChatSocket against a real WebSocket server', () => {
     server.drop();
     await waitFor(() => expect(a.socket.state).toBe('reconnecting'));
     for (const i of range(1, 5)) a.socket.sendMessage('lobby', `offline ${i}`);
-    await sleep(100);
+    // A fresh URL (token) for every attempt; none of them got a socket, so nothing was sent.
+    await waitFor(() => expect(a.urlCalls()).toBeGreaterThan(2));
     expect(server.messages('lobby')).toHaveLength(0);
-    const callsWhileDown = a.urlCalls();
-    expect(callsWhileDown).toBeGreaterThan(1); // a fresh URL (token) for every attempt
     server.refuse = false;
     await waitFor(() => expect(server.messages('lobby').map((m) => m.text)).toEqual(range(1, 5).map((i) => `offline ${i}`)));
     await waitFor(() => expect(a.seqs('lobby')).toEqual(range(1, 5)));
@@ -156,7 +170,7 @@ describe('ChatSocket against a real WebSocket server', () => {
     server.post('lobby', 'bob', 'three');
     await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(3));
     expect(a.seqs('lobby')).toEqual([1, 3]);
-    await sleep(100);
+    await barrier(a);
     const fetches = server.log.filter((l) => l.action.action === 'history' && l.action.after !== undefined);
     expect(fetches).toHaveLength(1);
   });
@@ -169,7 +183,9 @@ describe('ChatSocket against a real WebSocket server', () => {
     const slow = server.reserve('lobby', 'bob', 'slow');
     server.post('lobby', 'bob', 'fast');
     await waitFor(() => expect(a.seqs('lobby')).toEqual([2]));
-    await sleep(80);
+    // It looked again (a later catch-up page) and still holds the line below the hole.
+    const lookups = () => server.log.filter((l) => l.action.action === 'history' && l.action.after !== undefined).length;
+    await waitFor(() => expect(lookups()).toBeGreaterThanOrEqual(2));
     expect(a.socket.lastSeq('lobby')).toBe(0);
     slow.write();
     await waitFor(() => expect(a.seqs('lobby')).toEqual([1, 2]));
@@ -207,8 +223,11 @@ describe('ChatSocket against a real WebSocket server', () => {
     server.duplicateFanout = true;
     for (const i of range(1, 4)) server.post('lobby', 'bob', `m${i}`);
     await waitFor(() => expect(a.seqs('lobby')).toEqual(range(1, 4)));
-    await sleep(50);
-    expect(a.delivered).toHaveLength(4);
+    // The copies of 1-4 went out before 5 on the same socket, so once 5 is in they have all been seen.
+    server.duplicateFanout = false;
+    server.post('lobby', 'bob', 'm5');
+    await waitFor(() => expect(a.seqs('lobby')).toEqual(range(1, 5)));
+    expect(a.delivered).toHaveLength(5);
   });
 
   it('retries a rate-limited send after the server says, then delivers it once', async () => {
@@ -220,6 +239,26 @@ describe('ChatSocket against a real WebSocket server', () => {
     server.rateLimit = 2;
     a.socket.sendMessage('lobby', 'patient');
     await waitFor(() => expect(server.messages('lobby')).toHaveLength(1));
+    expect(failed).not.toHaveBeenCalled();
+  });
+
+  it('joins again when the server says not_joined, then resends the refused message once', async () => {
+    server.room('random', 'Random');
+    const a = client();
+    const failed = vi.fn();
+    a.socket.on('sendfailed', failed);
+    a.socket.start(['lobby', 'random']);
+    await waitFor(() => expect(a.socket.lastSeq('random')).toBe(0));
+    server.forgetRoom('alice', 'random');
+    const id = a.socket.sendMessage('random', 'still mine');
+    await waitFor(() => expect(server.messages('random').map((m) => m.text)).toEqual(['still mine']));
+    const log = server.log.filter((l) => l.user === 'alice' && (l.action.action === 'joinroom' || l.action.action === 'sendmessage'));
+    // send (refused), join again, send again with the same clientMsgId.
+    expect(log.slice(-3).map((l) => l.action)).toEqual([
+      expect.objectContaining({ action: 'sendmessage', room: 'random', clientMsgId: id }),
+      expect.objectContaining({ action: 'joinroom', room: 'random' }),
+      expect.objectContaining({ action: 'sendmessage', room: 'random', clientMsgId: id, retry: true }),
+    ]);
     expect(failed).not.toHaveBeenCalled();
   });
 
@@ -255,87 +294,91 @@ describe('ChatSocket against a real WebSocket server', () => {
     };
     expect(attempt('lobby', 'x'.repeat(LIMITS.maxTextChars + 1))).toBe('text_too_long');
     expect(attempt('lobby', '   ')).toBe('empty');
+    // The server's own text rule, from core: zero-width characters alone are blank, and bidi overrides are refused.
+    expect(attempt('lobby', '\u200B\u2060')).toBe('empty');
+    expect(attempt('lobby', 'abc\u202Edef')).toBe('bad_request');
     expect(attempt('elsewhere', 'hi')).toBe('not_joined');
     // An oversized frame (a createroom with a huge name here) is refused locally, not sent.
     await expect(a.socket.createRoom({ room: 'big', name: 'n'.repeat(LIMITS.maxFrameBytes) })).rejects.toMatchObject({ code: 'frame_too_large' });
-    await sleep(30);
+    await barrier(a);
     expect(server.log.some((l) => l.action.action === 'sendmessage' || l.action.action === 'createroom')).toBe(false);
   });
 
-  it('backs off exponentially up to a cap, and resets only after a stable connection', async () => {
+  it('bounds the outbox: past maxOutbox a send fails with queue_full, nothing is dropped, and room comes back as acks arrive', async () => {
+    const a = client('alice', { maxOutbox: 3 });
+    const failed = vi.fn();
+    a.socket.on('sendfailed', failed);
+    a.socket.start();
+    await waitFor(() => expect(a.socket.state).toBe('online'));
     server.refuse = true;
-    const a = client('alice', { backoff: { baseMs: 25, maxMs: 200 }, random: () => 1, stableMs: 100 });
-    a.socket.start();
-    await sleep(700);
-    const gaps = a.urlTimes.slice(1).map((t, i) => t - a.urlTimes[i]!);
-    // 25, 50, 100, 200, 200: doubling, then flat at the cap. Timers fire late under load, never early.
-    expect(gaps.length).toBeGreaterThanOrEqual(4);
-    [25, 50, 100, 200].forEach((min, i) => expect(gaps[i]).toBeGreaterThanOrEqual(min - 1));
-    for (const g of gaps.slice(3)) expect(g).toBeLessThan(320); // uncapped, the next would be 400
-    expect(a.states).toEqual(['connecting']);
-
+    server.drop();
+    await waitFor(() => expect(a.socket.state).toBe('reconnecting'));
+    for (const i of range(1, 3)) a.socket.sendMessage('lobby', `offline ${i}`);
+    // Unbounded, this would queue a fourth and keep growing while offline.
+    expect(() => a.socket.sendMessage('lobby', 'one too many')).toThrow(expect.objectContaining({ code: 'queue_full' }));
     server.refuse = false;
-    await waitFor(() => expect(a.socket.state).toBe('online'));
-    // A drop right after connecting keeps backing off: the link is not stable yet.
-    const droppedEarly = performance.now();
-    server.drop();
-    await waitFor(() => expect(a.socket.state).toBe('reconnecting'));
-    await waitFor(() => expect(a.socket.state).toBe('online'));
-    expect(a.urlTimes.at(-1)! - droppedEarly).toBeGreaterThanOrEqual(199);
-    // After staying up past stableMs, the next drop retries at the base delay.
-    await sleep(150);
-    const droppedLate = performance.now();
-    server.drop();
-    await waitFor(() => expect(a.socket.state).toBe('reconnecting'));
-    await waitFor(() => expect(a.socket.state).toBe('online'));
-    expect(a.urlTimes.at(-1)! - droppedLate).toBeLessThan(150); // not the 200 it had backed off to
+    await waitFor(() => expect(server.messages('lobby').map((m) => m.text)).toEqual(range(1, 3).map((i) => `offline ${i}`)));
+    await waitFor(() => expect(a.seqs('lobby')).toEqual(range(1, 3)));
+    // The refused one was never queued, so nothing failed later either; and there is room again.
+    expect(failed).not.toHaveBeenCalled();
+    a.socket.sendMessage('lobby', 'after');
+    await waitFor(() => expect(server.messages('lobby')).toHaveLength(4));
   });
 
-  it('skips the heartbeat ping while frames go out and answers come back, and pings once idle', async () => {
-    const a = client('alice', { heartbeatMs: 60 });
+  it('bounds the outbox by default too, at 100 messages', () => {
+    const a = client();
+    a.socket.start();
+    // Synchronously, before the socket can open: every message waits in the outbox.
+    const sent: string[] = [];
+    let error: unknown;
+    try {
+      for (let i = 0; i < 10_000; i++) sent.push(a.socket.sendMessage('lobby', `m${i}`));
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toMatchObject({ code: 'queue_full' });
+    expect(sent).toHaveLength(100);
+  });
+
+  it('reports a retry that finds the outbox full as failed again, keeping it for later', async () => {
+    const a = client('alice', { maxOutbox: 1 });
+    const failed = vi.fn();
+    a.socket.on('sendfailed', failed);
     a.socket.start();
     await waitFor(() => expect(a.socket.state).toBe('online'));
-    const pings = () => server.log.filter((l) => l.action.action === 'ping').length;
-    const before = pings();
-    // Ten heartbeat intervals of traffic, each message waiting for its ack.
-    for (let i = 0; i < 30; i++) {
-      const acked = new Promise<void>((resolve) => {
-        const off = a.socket.on('ack', () => {
-          off();
-          resolve();
-        });
-      });
-      a.socket.sendMessage('lobby', `busy ${i}`);
-      await acked;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    // The old heartbeat pinged every interval regardless: about ten here. A stalled loop may cost one.
-    expect(pings() - before).toBeLessThanOrEqual(1);
-    await waitFor(() => expect(pings() - before).toBeGreaterThanOrEqual(2));
+    server.rateLimit = 99;
+    const doomed = a.socket.sendMessage('lobby', 'doomed');
+    await waitFor(() => expect(failed).toHaveBeenCalledWith(expect.objectContaining({ clientMsgId: doomed, error: expect.objectContaining({ code: 'rate_limited' }) })));
+    server.refuse = true;
+    server.drop();
+    await waitFor(() => expect(a.socket.state).toBe('reconnecting'));
+    const acked = vi.fn();
+    a.socket.on('ack', acked);
+    const waiting = a.socket.sendMessage('lobby', 'waiting');
+    a.socket.retry(doomed);
+    expect(failed).toHaveBeenLastCalledWith({ room: 'lobby', clientMsgId: doomed, error: expect.objectContaining({ code: 'queue_full' }) });
+    server.rateLimit = 0;
+    server.refuse = false;
+    // Its ack, not only its arrival, is what frees the outbox.
+    await waitFor(() => expect(acked).toHaveBeenCalledWith(expect.objectContaining({ clientMsgId: waiting })));
+    // Still kept as failed, so a later retry sends it.
+    a.socket.retry(doomed);
+    await waitFor(() => expect(server.messages('lobby').map((m) => m.text)).toEqual(['waiting', 'doomed']));
   });
 
-  it('asks again for a join that timed out, backing off rather than at once', async () => {
-    server.room('random', 'Random');
-    // random: () => 0 makes each backoff its fixed half: 250 ms, then 500 ms.
-    const a = client('alice', { requestTimeoutMs: 50, random: () => 0 });
-    a.socket.start(['lobby', 'random']);
+  it('bounds the requests waiting for a socket: past maxQueuedRequests one rejects with queue_full', async () => {
+    const a = client('alice', { maxQueuedRequests: 2 });
+    a.socket.start();
     await waitFor(() => expect(a.socket.state).toBe('online'));
-    // The lobby and this room are both re-joined after a reconnect: leave each unanswered twice.
-    server.ignoreJoins = 4;
-    const droppedAt = Date.now();
-    const joined = new Promise<void>((resolve) => {
-      const off = a.socket.on('joined', (e) => {
-        if (e.room.id !== 'random') return;
-        off();
-        resolve();
-      });
-    });
+    server.refuse = true;
     server.drop();
-    await joined;
-    const joins = server.log.filter((l) => l.action.action === 'joinroom' && l.action.room === 'random' && l.at >= droppedAt);
-    expect(joins).toHaveLength(3);
-    expect(joins[1]!.at - joins[0]!.at).toBeGreaterThanOrEqual(50 + 240);
-    expect(joins[2]!.at - joins[1]!.at).toBeGreaterThanOrEqual(50 + 490);
+    await waitFor(() => expect(a.socket.state).toBe('reconnecting'));
+    const first = a.socket.listRooms();
+    const second = a.socket.loadOlder('lobby', 1);
+    await expect(a.socket.listRooms()).rejects.toMatchObject({ code: 'queue_full' });
+    server.refuse = false;
+    await expect(first).resolves.toEqual(expect.arrayContaining([expect.objectContaining({ id: 'lobby' })]));
+    await expect(second).resolves.toMatchObject({ type: 'history', room: 'lobby' });
   });
 
   it('detects a half-open socket by its missing pong and reconnects', async () => {
@@ -536,19 +579,127 @@ describe('sessions the server ends', () => {
     expect(seen).toEqual([]);
   });
 
-  it('backs off instead of looping when every new socket is refused again at once', async () => {
-    const a = client('alice', { backoff: { baseMs: 200, maxMs: 200 }, random: () => 1, stableMs: 5_000, heartbeatMs: 20 });
-    a.socket.start();
-    await waitFor(() => expect(a.socket.state).toBe('online'));
-    // Every socket's sessions are lost as soon as it acts: the first renewal is immediate, the next ones are not.
-    const lose = setInterval(() => server.loseSessions('alice'), 5);
-    try {
-      await sleep(600);
-    } finally {
-      clearInterval(lose);
+});
+
+describe('timing, on fake timers and a scripted socket', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('backs off exponentially up to a cap, and resets only after a stable connection', async () => {
+    const sc = script();
+    sc.refuse = true;
+    const urlTimes: number[] = [];
+    const conn = new ReconnectingSocket({
+      getUrl: () => {
+        urlTimes.push(Date.now());
+        return Promise.resolve('ws://scripted');
+      },
+      createSocket: sc.createSocket,
+      backoff: { baseMs: 25, maxMs: 200 },
+      random: () => 1,
+      stableMs: 100,
+    });
+    const states: ConnectionState[] = [];
+    conn.on('state', (s) => states.push(s));
+    conn.start();
+    await vi.advanceTimersByTimeAsync(25 + 50 + 100 + 200 + 200);
+    const gaps = urlTimes.slice(1).map((t, i) => t - urlTimes[i]!);
+    // Doubling, then flat at the cap (uncapped, the last would be 400).
+    expect(gaps).toEqual([25, 50, 100, 200, 200]);
+    expect(states).toEqual(['connecting']);
+
+    sc.refuse = false;
+    await vi.advanceTimersByTimeAsync(200);
+    expect(conn.state).toBe('online');
+    // A drop right after connecting keeps backing off: the link is not stable yet.
+    const early = urlTimes.length;
+    sc.sockets.at(-1)!.fail();
+    expect(conn.state).toBe('reconnecting');
+    await vi.advanceTimersByTimeAsync(199);
+    expect(urlTimes).toHaveLength(early);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(urlTimes).toHaveLength(early + 1);
+    expect(conn.state).toBe('online');
+    // After staying up past stableMs, the next drop retries at the base delay.
+    await vi.advanceTimersByTimeAsync(100);
+    sc.sockets.at(-1)!.fail();
+    await vi.advanceTimersByTimeAsync(25);
+    expect(urlTimes).toHaveLength(early + 2);
+    expect(conn.state).toBe('online');
+    expect(states).toEqual(['connecting', 'online', 'reconnecting', 'online', 'reconnecting', 'online']);
+    conn.stop();
+  });
+
+  it('skips the heartbeat ping while frames go out and answers come back, and pings once idle', async () => {
+    const sc = script((action, socket) => {
+      if (action.action === 'ping') socket.receive({ type: 'pong', ts: Date.now() });
+      if (action.action === 'typing') socket.receive({ type: 'typing', room: 'lobby', user: { id: 'u-bob', name: 'bob' } });
+    });
+    const conn = new ReconnectingSocket({ getUrl: () => Promise.resolve('ws://scripted'), createSocket: sc.createSocket, heartbeatMs: 60 });
+    conn.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(conn.state).toBe('online');
+    // Ten heartbeat intervals of traffic, each frame answered.
+    for (let i = 0; i < 30; i++) {
+      conn.send(JSON.stringify({ action: 'typing', room: 'lobby' }));
+      await vi.advanceTimersByTimeAsync(20);
     }
-    // The first renewal at once, then 200 ms apart: about four sockets, where an unguarded loop opens hundreds.
-    expect(server.connects).toBeGreaterThanOrEqual(3);
-    expect(server.connects).toBeLessThanOrEqual(5);
+    // The old heartbeat pinged every interval regardless: ten here.
+    expect(sentOf(sc, 'ping')).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(2 * 60);
+    expect(sentOf(sc, 'ping').length).toBeGreaterThanOrEqual(1);
+    expect(conn.state).toBe('online');
+    conn.stop();
+  });
+
+  it('backs off instead of looping when every new socket is refused again at once', async () => {
+    // Every socket's session is lost as soon as it acts: refused unperformed, then closed, as @connections DELETE does.
+    const sc = script((action, socket) => {
+      if (action.action === 'ping') return;
+      socket.receive({ type: 'error', code: 'session_lost', message: 'reconnect', action: action.action, reqId: action.reqId });
+      setTimeout(() => socket.fail(1000), 5);
+    });
+    const socket = new ChatSocket({
+      getUrl: () => Promise.resolve('ws://scripted'),
+      createSocket: sc.createSocket,
+      backoff: { baseMs: 200, maxMs: 200 },
+      random: () => 1,
+      stableMs: 5_000,
+    });
+    const t0 = Date.now();
+    socket.start();
+    await vi.advanceTimersByTimeAsync(600);
+    // The first renewal at once, then 200 ms apart, where an unguarded loop would open one socket every 5 ms.
+    const opened = sc.sockets.map((k) => (k.sent[0]?.at ?? NaN) - t0);
+    // Each socket acts at once and is closed 5 ms later; a 0 ms timer fires after 1 ms, as in Node.
+    expect(opened).toEqual([0, 5 + 1, 6 + 5 + 200, 211 + 5 + 200]);
+    socket.stop();
+  });
+
+  it('asks again for a join that timed out, backing off rather than at once', async () => {
+    let unanswered = 2;
+    const sc = script((action, socket) => {
+      const reqId = action.reqId;
+      if (action.action === 'joinroom') {
+        if (action.room === 'random' && unanswered-- > 0) return;
+        const room = { id: action.room, name: action.room, private: false, createdBy: 'system', lastSeq: 0 };
+        socket.receive({ type: 'joined', room, members: [], memberCount: 0, reqId });
+      }
+      if (action.action === 'history') socket.receive({ type: 'history', room: action.room, messages: [], skipped: [], lastSeq: 0, hasMore: false, reqId });
+    });
+    // random: () => 0 makes each backoff its fixed half: 250 ms, then 500 ms.
+    const socket = new ChatSocket({ getUrl: () => Promise.resolve('ws://scripted'), createSocket: sc.createSocket, requestTimeoutMs: 50, random: () => 0 });
+    const joined = vi.fn();
+    socket.on('joined', (e) => joined(e.room.id));
+    socket.start(['lobby', 'random']);
+    await vi.advanceTimersByTimeAsync(50 + 250 + 50 + 500);
+    expect(joined.mock.calls).toEqual([['lobby'], ['random']]);
+    const joins = sentOf(sc, 'joinroom').filter((f) => f.action.action === 'joinroom' && f.action.room === 'random');
+    expect(joins.map((f) => f.at - joins[0]!.at)).toEqual([0, 50 + 250, 50 + 250 + 50 + 500]);
+    socket.stop();
   });
 });

@@ -16,7 +16,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
-import { ERROR_CODES, LIMITS, messageProblem, parseAction, roomNameProblem, type ServerEvent } from '../../amplify/core/protocol';
+import { ERROR_CODES, LIMITS, messageTextProblem, parseAction, roomNameProblem, type ServerEvent } from '../../amplify/core/protocol';
 import type { LocalStack } from '../../local/stack';
 import { TestClient } from '../support/client';
 import { testStack } from '../support/stack';
@@ -50,8 +50,8 @@ const roomRef: fc.Arbitrary<RoomRef> = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom('a'.repeat(32), '0', 'z-_', 'p'.repeat(31)).map((id) => ({ id })) },
 );
 
-const codePoints = (s: string) => [...s].length;
-const validText = (s: string) => codePoints(s) <= LIMITS.maxTextChars && messageProblem(s) === undefined;
+/** The server's own rule for message text, length included. */
+const validText = (s: string) => messageTextProblem(s) === undefined;
 /** The biggest messages there are: a room of these is what a history page must not choke on. */
 const BIG_TEXTS = [
   '😀'.repeat(LIMITS.maxTextChars),

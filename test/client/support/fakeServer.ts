@@ -3,7 +3,10 @@
  * `ws` socket, with knobs to misbehave the ways a real deployment can: drop
  * sockets, lose acks, skip or reorder fan-out, rate-limit, refuse connections,
  * end sessions (an expired token, lost room registrations). Frames are parsed
- * by the real protocol module, so its schemas decide what is valid here too.
+ * by the real protocol module, so its schemas decide what is valid here too,
+ * and the room rules are the real server's (amplify/core/chat.ts and
+ * connections.ts): a frame without a room means the socket's current room,
+ * and acting in a room the socket has not joined is answered `not_joined`.
  */
 import { randomBytes } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -26,6 +29,8 @@ interface Conn {
   token: string;
   user: UserRef;
   rooms: Set<string>;
+  /** The room the socket joined last, where a sendmessage without `room` goes; the lobby when it left that one. */
+  currentRoom: string;
   /** The server forgot this socket's rooms: its next action gets session_lost. */
   lost: boolean;
 }
@@ -47,6 +52,11 @@ const userFromToken = (token: string): UserRef => {
 
 /** A private room's id, as the server makes it: unguessable, and valid as a room id. */
 const privateRoomId = (): string => `p${randomBytes(15).toString('hex')}`;
+
+/** As the real server's requireJoined: a socket acts only in rooms it joined. */
+function requireJoined(conn: Conn, room: string): void {
+  if (!conn.rooms.has(room)) throw new ProtocolError('not_joined', `Join "${room}" before posting to it`);
+}
 
 export class FakeChatServer {
   readonly rooms = new Map<string, Room>();
@@ -139,6 +149,15 @@ export class FakeChatServer {
     for (const c of this.conns) if (c.user.name === userName) c.lost = true;
   }
 
+  /** Takes this user's sockets out of `room` without telling them, as an expired membership row would: their next send there is refused with not_joined. */
+  forgetRoom(userName: string, room: string): void {
+    for (const c of this.conns) {
+      if (c.user.name !== userName) continue;
+      c.rooms.delete(room);
+      if (c.currentRoom === room) c.currentRoom = DEFAULT_ROOM;
+    }
+  }
+
   /** Tokens of the sockets open now, in connection order. */
   tokens(userName?: string): string[] {
     return [...this.conns].filter((c) => !userName || c.user.name === userName).map((c) => c.token);
@@ -162,7 +181,7 @@ export class FakeChatServer {
 
   private accept(ws: WebSocket, token: string): void {
     this.connects++;
-    const conn: Conn = { ws, token, user: userFromToken(token), rooms: new Set([DEFAULT_ROOM]), lost: false };
+    const conn: Conn = { ws, token, user: userFromToken(token), rooms: new Set([DEFAULT_ROOM]), currentRoom: DEFAULT_ROOM, lost: false };
     this.conns.add(conn);
     ws.on('close', () => this.conns.delete(conn));
     ws.on('message', (data) => {
@@ -205,13 +224,14 @@ export class FakeChatServer {
     return room;
   }
 
-  private store(room: Room, sender: UserRef, text: string, reserved?: number): ChatMessage {
+  /** `self`: the socket that sent it with a clientMsgId, which builds it from the ack and gets no copy (as amplify/core/chat.ts). */
+  private store(room: Room, sender: UserRef, text: string, reserved?: number, self?: Conn): ChatMessage {
     const seq = reserved ?? ++room.summary.lastSeq;
     const msg: ChatMessage = { room: room.summary.id, seq, id: `m${room.summary.id}-${seq}`, senderId: sender.id, senderName: sender.name, text, ts: Date.now() };
     room.messages.push(msg);
     room.messages.sort((a, b) => a.seq - b.seq);
     for (const c of this.conns) {
-      if (!c.rooms.has(room.summary.id) || !this.fanoutFilter(msg, c.user)) continue;
+      if (c === self || !c.rooms.has(room.summary.id) || !this.fanoutFilter(msg, c.user)) continue;
       this.send(c, { type: 'message', ...msg });
       if (this.duplicateFanout) this.send(c, { type: 'message', ...msg });
     }
@@ -229,8 +249,8 @@ export class FakeChatServer {
       case 'ping':
         return this.send(conn, { type: 'pong', ts: Date.now(), reqId: a.reqId });
       case 'sendmessage': {
-        const roomId = a.room ?? DEFAULT_ROOM;
-        if (!conn.rooms.has(roomId)) throw new ProtocolError('not_joined', 'Join first');
+        const roomId = a.room ?? conn.currentRoom;
+        requireJoined(conn, roomId);
         const unacked = this.unacked.get(conn) ?? new Set<string>();
         this.unacked.set(conn, unacked);
         unacked.add(a.clientMsgId ?? '');
@@ -242,7 +262,7 @@ export class FakeChatServer {
         }
         const key = `${roomId}|${conn.user.id}|${a.clientMsgId}`;
         const prior = a.clientMsgId ? this.dedup.get(key) : undefined;
-        const msg = prior ?? this.store(this.rooms.get(roomId)!, conn.user, a.message);
+        const msg = prior ?? this.store(this.rooms.get(roomId)!, conn.user, a.message, undefined, a.clientMsgId ? conn : undefined);
         if (a.clientMsgId && !prior) this.dedup.set(key, msg);
         if (this.loseAcks > 0) {
           this.loseAcks--;
@@ -258,13 +278,16 @@ export class FakeChatServer {
         }
         const room = this.visible(this.rooms.get(a.room), conn.user);
         conn.rooms.add(a.room);
+        conn.currentRoom = a.room;
         const members = this.membersOf(a.room);
         this.send(conn, { type: 'joined', room: { ...room.summary }, members, memberCount: members.length, reqId: a.reqId });
         for (const c of this.conns) if (c !== conn && c.rooms.has(a.room)) this.send(c, { type: 'presence', room: a.room, event: 'join', user: conn.user, members });
         return;
       }
       case 'leaveroom':
+        requireJoined(conn, a.room);
         conn.rooms.delete(a.room);
+        if (conn.currentRoom === a.room) conn.currentRoom = DEFAULT_ROOM;
         return this.send(conn, { type: 'left', room: a.room, reqId: a.reqId });
       case 'createroom': {
         // The protocol's schema has already refused a private room with a `room`, or without a `name`.
@@ -302,7 +325,7 @@ export class FakeChatServer {
         return this.send(conn, { type: 'history', room: a.room, messages, skipped, lastSeq: room.summary.lastSeq, hasMore, reqId: a.reqId });
       }
       case 'typing':
-        if (!conn.rooms.has(a.room)) throw new ProtocolError('not_joined', 'Join first');
+        requireJoined(conn, a.room);
         for (const c of this.conns) if (c !== conn && c.rooms.has(a.room)) this.send(c, { type: 'typing', room: a.room, user: conn.user });
         return;
     }

@@ -1,0 +1,236 @@
+/**
+ * One followed room: joined on the current socket or not, and complete up to
+ * which seq. It joins (again after every reconnect), loads the newest page
+ * when first opened, catches up from its last seq, and fills seq gaps from
+ * history, so the app is handed every message once.
+ */
+import { LIMITS, type ChatMessage, type ClientActionInput, type EventOf, type ServerEventType } from '../../amplify/core/protocol';
+import { SeqTracker } from './sequence';
+import { ChatError, type ChatSocketEvents } from './types';
+
+/**
+ * idle: not joined on this socket, and not asking (offline, or the socket is new);
+ * joining: a joinroom is on the wire;
+ * backoff: a join timed out and waits before it is asked again;
+ * joined: the server fans the room out to this socket, and its outbox may drain.
+ */
+export type JoinState = 'idle' | 'joining' | 'backoff' | 'joined';
+/** At most one history request per room at a time: the newest page, or a catch-up page after the last seq. */
+export type FetchState = 'idle' | 'newest' | 'after';
+
+type RoomEvent = 'joined' | 'messages' | 'reset' | 'error';
+
+export interface RoomHost {
+  /** Sends a request the client reissues itself after a reconnect. */
+  request<T extends ServerEventType>(action: ClientActionInput, expect: T): Promise<EventOf<T>>;
+  isOpen(): boolean;
+  emit<K extends RoomEvent>(type: K, payload: ChatSocketEvents[K]): void;
+  retryDelay(attempt: number): number;
+  /** The room is joined: its outbox may drain. */
+  onJoined(room: string): void;
+  /** The server refused the join for good (deleted, or access lost). */
+  onRefused(room: string, error: ChatError): void;
+}
+
+export interface RoomSyncOptions {
+  pageSize: number;
+  maxCatchUp: number;
+  gapGraceMs: number;
+  holeRetryMs: number;
+}
+
+/** Hole re-checks: holeRetryMs doubling 6 times spans ~63 s at the default, past the server's 30 s settle time. */
+const MAX_STALLS = 6;
+
+export class RoomSync {
+  state: JoinState = 'idle';
+  fetch: FetchState = 'idle';
+  readonly tracker = new SeqTracker();
+  /** The latest `joined` reply, for callers asking to join a room already joined. */
+  last: EventOf<'joined'> | undefined;
+  /** No longer followed: late replies are ignored. */
+  private closed = false;
+  /** Catch-up rounds in a row that made no progress, for the hole backoff. */
+  private stalls = 0;
+  /** Joins in a row that timed out, for the join backoff. */
+  private joinTimeouts = 0;
+  private gapTimer?: ReturnType<typeof setTimeout>;
+  private joinTimer?: ReturnType<typeof setTimeout>;
+  private waiters: { resolve: (e: EventOf<'joined'>) => void; reject: (e: ChatError) => void }[] = [];
+
+  constructor(
+    readonly id: string,
+    private readonly host: RoomHost,
+    private readonly opts: RoomSyncOptions,
+  ) {}
+
+  get joined(): boolean {
+    return this.state === 'joined';
+  }
+
+  /** Resolves with the next `joined` reply, or at once when already joined. */
+  waitJoined(): Promise<EventOf<'joined'>> {
+    if (this.joined && this.last) return Promise.resolve(this.last);
+    const joined = new Promise<EventOf<'joined'>>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    this.join();
+    return joined;
+  }
+
+  /** Asks to join, unless it is joined, asking, backing off, or there is no socket. */
+  join(): void {
+    if (this.state !== 'idle' || !this.host.isOpen()) return;
+    this.state = 'joining';
+    this.host.request({ action: 'joinroom', room: this.id }, 'joined').then(
+      () => (this.joinTimeouts = 0),
+      (err: unknown) => this.joinFailed(err),
+    );
+  }
+
+  /** The server says this socket is not in the room (its record was lost): join again, then the outbox resends. */
+  rejoin(): void {
+    if (this.state === 'joined') this.state = 'idle';
+    this.join();
+  }
+
+  /** A `joined` reply for this room, whoever asked for it. */
+  onJoined(event: EventOf<'joined'>): void {
+    clearTimeout(this.joinTimer);
+    this.joinTimer = undefined;
+    this.state = 'joined';
+    this.last = event;
+    this.host.emit('joined', event);
+    const { tracker } = this;
+    if (tracker.contiguous !== undefined && event.room.lastSeq - tracker.contiguous > this.opts.maxCatchUp) {
+      tracker.reset();
+      this.host.emit('reset', { room: this.id });
+    }
+    tracker.noteExists(event.room.lastSeq);
+    if (tracker.contiguous === undefined) this.fetchNewest();
+    else this.catchUp();
+    this.host.onJoined(this.id);
+    for (const w of this.waiters.splice(0)) w.resolve(event);
+  }
+
+  onLiveMessage(msg: ChatMessage): void {
+    if (this.tracker.accept(msg.seq)) this.host.emit('messages', { room: this.id, messages: [msg], source: 'live' });
+    this.watchGap();
+  }
+
+  /** An ack proves its seq exists, so a lost broadcast of our own message is fetched too. */
+  onAck(seq: number): void {
+    this.tracker.noteExists(seq);
+    this.watchGap();
+  }
+
+  /** The socket dropped: nothing is joined or in flight; the next socket joins again at once. */
+  disconnected(): void {
+    this.state = 'idle';
+    this.fetch = 'idle';
+    this.clearTimers();
+  }
+
+  /** No longer followed: stop every timer and fail whoever waits for the join. */
+  close(error: ChatError): void {
+    this.closed = true;
+    this.clearTimers();
+    for (const w of this.waiters.splice(0)) w.reject(error);
+  }
+
+  private clearTimers(): void {
+    clearTimeout(this.gapTimer);
+    clearTimeout(this.joinTimer);
+    this.gapTimer = this.joinTimer = undefined;
+  }
+
+  private joinFailed(err: unknown): void {
+    if (this.closed || this.state !== 'joining') return;
+    this.state = 'idle';
+    const error = err instanceof ChatError ? err : new ChatError('internal', String(err));
+    // A dropped socket is retried on the next open; a refusal is final (transient ones were retried as requests).
+    if (error.code === 'disconnected' || error.code === 'stopped') return;
+    if (error.code === 'timeout') {
+      // An unanswered join is asked again, backing off: at once would only add to whatever is slow.
+      this.state = 'backoff';
+      this.joinTimer = setTimeout(() => {
+        this.joinTimer = undefined;
+        this.state = 'idle';
+        this.join();
+      }, this.host.retryDelay(this.joinTimeouts++));
+      return;
+    }
+    this.host.onRefused(this.id, error);
+  }
+
+  /** Fan-out may arrive slightly out of order: wait gapGraceMs before fetching what is missing. */
+  private watchGap(): void {
+    if (!this.tracker.behind || this.gapTimer) return;
+    this.gapTimer = setTimeout(() => {
+      this.gapTimer = undefined;
+      this.catchUp();
+    }, this.opts.gapGraceMs);
+  }
+
+  /**
+   * Takes a history page's messages and its skipped seqs (numbers that will
+   * never hold a message) into the tracker; returns the messages not seen before.
+   */
+  private acceptPage(page: EventOf<'history'>): ChatMessage[] {
+    for (const seq of page.skipped ?? []) this.tracker.accept(seq);
+    return page.messages.filter((m) => this.tracker.accept(m.seq));
+  }
+
+  private fetchNewest(): void {
+    if (this.fetch !== 'idle') return;
+    this.fetch = 'newest';
+    this.host
+      .request({ action: 'history', room: this.id, limit: this.opts.pageSize }, 'history')
+      .then((page) => {
+        if (this.closed) return;
+        this.fetch = 'idle';
+        // Complete from just below this page; a hole inside it (a send still being written) stays open until filled.
+        const lowest = Math.min(page.messages[0]?.seq ?? Infinity, ...(page.skipped ?? []));
+        this.tracker.setBase(Number.isFinite(lowest) ? lowest - 1 : page.lastSeq);
+        const fresh = this.acceptPage(page);
+        this.tracker.noteExists(page.lastSeq);
+        this.host.emit('messages', { room: this.id, messages: fresh, source: 'initial', hasMore: page.hasMore });
+        this.catchUp();
+      })
+      .catch((err: unknown) => this.fetchFailed(err));
+  }
+
+  /** Pages forward from the last contiguous seq until nothing is missing. */
+  private catchUp(): void {
+    const { tracker } = this;
+    if (!this.joined || this.fetch !== 'idle' || tracker.contiguous === undefined || !tracker.behind) return;
+    this.fetch = 'after';
+    const from = tracker.contiguous;
+    this.host
+      .request({ action: 'history', room: this.id, after: from, limit: LIMITS.historyPageMax }, 'history')
+      .then((page) => {
+        if (this.closed) return;
+        this.fetch = 'idle';
+        const fresh = this.acceptPage(page);
+        tracker.noteExists(page.lastSeq);
+        if (fresh.length) this.host.emit('messages', { room: this.id, messages: fresh, source: 'catchup' });
+        const progressed = (tracker.contiguous ?? 0) > from;
+        if (progressed) this.stalls = 0;
+        if (page.hasMore || progressed) return this.catchUp();
+        // A hole history cannot fill yet: a send still being written, or one whose writer died, which
+        // the server settles as skipped after GAP_SETTLE_MS (30 s). Look again, backing off, for about a minute.
+        if (tracker.behind && ++this.stalls <= MAX_STALLS) {
+          this.gapTimer ??= setTimeout(() => {
+            this.gapTimer = undefined;
+            this.catchUp();
+          }, this.opts.holeRetryMs * 2 ** (this.stalls - 1));
+        }
+      })
+      .catch((err: unknown) => this.fetchFailed(err));
+  }
+
+  private fetchFailed(err: unknown): void {
+    this.fetch = 'idle';
+    if (err instanceof ChatError && (err.code === 'disconnected' || err.code === 'stopped')) return;
+    const error = err instanceof ChatError ? err : new ChatError('internal', String(err));
+    this.host.emit('error', { code: error.code, message: `Could not load messages for #${this.id}: ${error.message}` });
+  }
+}
