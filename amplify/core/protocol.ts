@@ -61,6 +61,8 @@ export const LIMITS = {
 } as const;
 
 export const DEFAULT_ROOM = 'lobby';
+/** The lobby's name, known before any reply, so a fresh browser never shows its id. */
+export const DEFAULT_ROOM_NAME = 'Lobby';
 
 /** Stable error codes: clients switch on these, never on the human message. */
 export const ERROR_CODES = [

@@ -6,7 +6,7 @@ import { batchGetAll, queryAll } from './db';
 import type { ChatUser } from './connections';
 import type { ChatDeps } from './deps';
 import { keys } from './keys';
-import { DEFAULT_ROOM, LIMITS, ProtocolError, type RoomSummary } from './protocol';
+import { DEFAULT_ROOM, DEFAULT_ROOM_NAME, LIMITS, ProtocolError, type RoomSummary } from './protocol';
 import { BUCKETS, consume } from './ratelimit';
 import { resolveNames } from './users';
 
@@ -46,7 +46,7 @@ function roomItem(deps: ChatDeps, id: string, name: string, isPrivate: boolean, 
 const lobbies = new Set<string>();
 
 /** Creates the lobby if this deployment has none yet; one conditional write per container at most. */
-export async function ensureRoom(deps: ChatDeps, id = DEFAULT_ROOM, name = 'Lobby'): Promise<void> {
+export async function ensureRoom(deps: ChatDeps, id = DEFAULT_ROOM, name = DEFAULT_ROOM_NAME): Promise<void> {
   const memo = `${deps.tables.chat}/${id}`;
   if (lobbies.has(memo)) return;
   try {

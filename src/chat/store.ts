@@ -2,11 +2,12 @@
  * The chat's state, framework-free: it listens to the ChatSocket, keeps one
  * immutable snapshot, and React reads it through useSyncExternalStore.
  */
-import { DEFAULT_ROOM, type ChatMessage, type RoomSummary, type UserRef } from '../../amplify/core/protocol';
+import { DEFAULT_ROOM, DEFAULT_ROOM_NAME, type ChatMessage, type RoomSummary, type UserRef } from '../../amplify/core/protocol';
 import { mergeMessages } from '../realtime/merge';
 import { ChatError, type ChatSocket, type ClientError, type ConnectionState, type CreateRoomRequest } from '../realtime/socket';
 
 export const TYPING_TTL_MS = 4_000;
+const LOBBY_LABEL = { name: DEFAULT_ROOM_NAME, private: false } as const;
 
 export interface PendingMessage {
   clientMsgId: string;
@@ -109,7 +110,7 @@ export class ChatStore {
     const saved = this.load();
     const followed = saved.rooms.length ? saved.rooms : [DEFAULT_ROOM];
     const rooms: Record<string, RoomView> = {};
-    for (const id of followed) rooms[id] = { ...emptyRoom(id), followed: true, label: saved.labels[id] };
+    for (const id of followed) rooms[id] = { ...emptyRoom(id), followed: true, label: saved.labels[id] ?? (id === DEFAULT_ROOM ? LOBBY_LABEL : undefined) };
     const current = saved.current && rooms[saved.current] ? saved.current : followed[0]!;
     this.state = { me, connection: socket.state, current, rooms, directory: [], directoryLoaded: false, announcement: '' };
   }

@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ChatStore, visiblePending } from '../../src/chat/store';
+import { ChatStore, roomTitle, visiblePending } from '../../src/chat/store';
 import { ChatSocket } from '../../src/realtime/socket';
 import type { WebSocketLike } from '../../src/realtime/types';
 import { FakeChatServer } from './support/fakeServer';
@@ -141,6 +141,11 @@ describe('ChatStore', () => {
     second.start();
     await waitFor(() => expect(second.getSnapshot().rooms.random?.loaded).toBe(true));
     expect(Object.values(second.getSnapshot().rooms).filter((r) => r.followed).map((r) => r.id)).toEqual(['lobby', 'random']);
+  });
+
+  it('names the lobby before any reply, so a fresh browser never shows its id', () => {
+    const s = store('alice', new MemoryStorage());
+    expect(roomTitle(s.getSnapshot().rooms.lobby, 'lobby')).toBe('#Lobby');
   });
 
   it('leaving the open room goes back to the lobby and names the room by its name, not its id', async () => {

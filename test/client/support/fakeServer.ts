@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   DEFAULT_ROOM,
+  DEFAULT_ROOM_NAME,
   LIMITS,
   parseAction,
   ProtocolError,
@@ -93,7 +94,7 @@ export class FakeChatServer {
 
   static async start(): Promise<FakeChatServer> {
     const s = new FakeChatServer();
-    s.room(DEFAULT_ROOM, 'Lobby');
+    s.room(DEFAULT_ROOM, DEFAULT_ROOM_NAME);
     s.wss = new WebSocketServer({
       port: 0,
       host: '127.0.0.1',
