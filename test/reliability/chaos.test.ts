@@ -203,13 +203,17 @@ describe(`chaos delivery (seed ${SEED})`, () => {
     while (members.some((m) => m.pending.size > 0) && Date.now() < deadline) await pause(200);
     chaos = false;
     await dropper;
-    // Quiet period for catch-up to finish.
-    await pause(3000);
 
+    // Every send is acked and nothing else writes, so history is final now.
     const reader = await TestClient.connect(stack.websocketUrl, await stack.token('chaos-reader'));
     const truth = new Map<string, ChatMessage[]>();
     for (const room of ROOMS) truth.set(room, await allHistory(reader, room));
     await reader.close();
+    // A barrier, not a quiet period: wait until every client's catch-up has reached the end of each room's
+    // history (or the deadline passes, and the counts below say what never arrived).
+    const caughtUp = () => members.every((m) => m.rooms.every((room) => (m.transcript.get(room)?.length ?? 0) >= truth.get(room)!.length));
+    const catchUpDeadline = Date.now() + 30_000;
+    while (!caughtUp() && Date.now() < catchUpDeadline) await pause(50);
 
     const sent = members.length * PER_CLIENT;
     const stored = [...truth.values()].reduce((n, msgs) => n + msgs.length, 0);
