@@ -41,6 +41,8 @@ export interface RoomSyncOptions {
 
 /** Hole re-checks: holeRetryMs doubling 6 times spans ~63 s at the default, past the server's 30 s settle time. */
 const MAX_STALLS = 6;
+/** A history request that fails (unanswered, or refused after the request's own retries) is asked again this often before the app is told. */
+const MAX_FETCH_RETRIES = 5;
 
 export class RoomSync {
   state: JoinState = 'idle';
@@ -54,6 +56,8 @@ export class RoomSync {
   private stalls = 0;
   /** Joins in a row that timed out, for the join backoff. */
   private joinTimeouts = 0;
+  /** History requests in a row that failed, for the fetch backoff. */
+  private fetchFailures = 0;
   private gapTimer?: ReturnType<typeof setTimeout>;
   private joinTimer?: ReturnType<typeof setTimeout>;
   private waiters: { resolve: (e: EventOf<'joined'>) => void; reject: (e: ChatError) => void }[] = [];
@@ -187,6 +191,7 @@ export class RoomSync {
       .then((page) => {
         if (this.closed) return;
         this.fetch = 'idle';
+        this.fetchFailures = 0;
         // Complete from just below this page; a hole inside it (a send still being written) stays open until filled.
         const lowest = Math.min(page.messages[0]?.seq ?? Infinity, ...(page.skipped ?? []));
         this.tracker.setBase(Number.isFinite(lowest) ? lowest - 1 : page.lastSeq);
@@ -195,7 +200,7 @@ export class RoomSync {
         this.host.emit('messages', { room: this.id, messages: fresh, source: 'initial', hasMore: page.hasMore });
         this.catchUp();
       })
-      .catch((err: unknown) => this.fetchFailed(err));
+      .catch((err: unknown) => this.fetchFailed(err, () => this.fetchNewest()));
   }
 
   /** Pages forward from the last contiguous seq until nothing is missing. */
@@ -209,6 +214,7 @@ export class RoomSync {
       .then((page) => {
         if (this.closed) return;
         this.fetch = 'idle';
+        this.fetchFailures = 0;
         const fresh = this.acceptPage(page);
         tracker.noteExists(page.lastSeq);
         if (fresh.length) this.host.emit('messages', { room: this.id, messages: fresh, source: 'catchup' });
@@ -224,12 +230,27 @@ export class RoomSync {
           }, this.opts.holeRetryMs * 2 ** (this.stalls - 1));
         }
       })
-      .catch((err: unknown) => this.fetchFailed(err));
+      .catch((err: unknown) => this.fetchFailed(err, () => this.catchUp()));
   }
 
-  private fetchFailed(err: unknown): void {
+  /**
+   * A dropped socket needs nothing here: the next one joins and catches up.
+   * Anything else is asked again, backing off: with no later message to
+   * reveal the gap, a catch-up given up on would leave the room short for good.
+   */
+  private fetchFailed(err: unknown, again: () => void): void {
     this.fetch = 'idle';
-    if (err instanceof ChatError && (err.code === 'disconnected' || err.code === 'stopped')) return;
+    if (this.closed || (err instanceof ChatError && (err.code === 'disconnected' || err.code === 'stopped'))) return;
+    if (this.fetchFailures < MAX_FETCH_RETRIES) {
+      const delay = this.host.retryDelay(this.fetchFailures++);
+      clearTimeout(this.gapTimer);
+      this.gapTimer = setTimeout(() => {
+        this.gapTimer = undefined;
+        again();
+      }, delay);
+      return;
+    }
+    this.fetchFailures = 0;
     const error = err instanceof ChatError ? err : new ChatError('internal', String(err));
     this.host.emit('error', { code: error.code, message: `Could not load messages for #${this.id}: ${error.message}` });
   }

@@ -161,6 +161,28 @@ describe('ChatSocket against a real WebSocket server', () => {
     expect(a.socket.lastSeq('lobby')).toBe(6);
   });
 
+  it('asks again, backing off, when a catch-up goes unanswered, even with no later message to reveal the gap', async () => {
+    const a = client('alice', { requestTimeoutMs: 100 });
+    const errors: string[] = [];
+    a.socket.on('error', (e) => errors.push(e.code));
+    a.socket.start();
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(0));
+    // The last two messages of a burst never reach alice live, and her first catch-up for them is lost.
+    server.fanoutFilter = (m, to) => !(to.name === 'alice' && m.seq >= 4);
+    server.ignoreHistory = 2;
+    for (const i of range(1, 5)) server.post('lobby', 'bob', `m${i}`);
+    const ack = await new Promise<number>((resolve) => {
+      a.socket.on('ack', (e) => resolve(e.seq));
+      a.socket.sendMessage('lobby', 'mine');
+    });
+    expect(ack).toBe(6);
+    // Nothing more is posted: only the client's own retries can fill 4 and 5 (and 6, known from the ack).
+    await waitFor(() => expect(a.seqs('lobby')).toEqual(range(1, 6)));
+    expect(server.log.filter((l) => l.user === 'alice' && l.action.action === 'history').length).toBeGreaterThanOrEqual(3);
+    expect(errors).toEqual([]);
+    expect(deliveredOnce(a, 'lobby')).toBe(true);
+  });
+
   it('treats seqs the server skipped as settled, without asking again and again', async () => {
     const a = client();
     a.socket.start();

@@ -75,6 +75,8 @@ export class FakeChatServer {
   rateLimit = 0;
   /** Leave the next N joinroom frames unanswered, as a server too slow to reply would. */
   ignoreJoins = 0;
+  /** Leave the next N history frames unanswered. */
+  ignoreHistory = 0;
   /** Return false to keep a message from one connection's fan-out. */
   fanoutFilter: (msg: ChatMessage, to: UserRef) => boolean = () => true;
   /** Send each fan-out frame twice. */
@@ -306,6 +308,10 @@ export class FakeChatServer {
         return this.send(conn, { type: 'rooms', rooms: page, reqId: a.reqId, ...(next ? { nextCursor: next } : {}) });
       }
       case 'history': {
+        if (this.ignoreHistory > 0) {
+          this.ignoreHistory--;
+          return;
+        }
         const room = this.visible(this.rooms.get(a.room), conn.user);
         const limit = Math.min(a.limit ?? LIMITS.historyPageDefault, LIMITS.historyPageMax);
         // Skipped seqs take a place in a page, as their markers do in the real table.
