@@ -120,17 +120,12 @@ export function rssMiB(pid: number | 'self'): number | undefined {
 export class HandlerLog {
   count = 0;
   readonly samples: string[] = [];
-  private saved?: { info: typeof console.info; warn: typeof console.warn; error: typeof console.error };
+  private saved?: { warn: typeof console.warn; error: typeof console.error };
 
   capture(): void {
     if (this.saved) return;
-    this.saved = { info: console.info, warn: console.warn, error: console.error };
-    // With POWERTOOLS_LOG_LEVEL=DEBUG the chat handler logs one delivery-count line per send: noise in a report.
-    const info = console.info;
-    console.info = (...args: unknown[]) => {
-      if (typeof args[0] === 'string' && args[0].includes('"message":"fanout"')) return;
-      info(...args);
-    };
+    // Handlers log WARN and above outside Lambda (amplify/functions/log.ts), so info needs no filter.
+    this.saved = { warn: console.warn, error: console.error };
     const keep = (...args: unknown[]) => {
       // The IAM recorder sees the floor's posts too (bench/floor.ts): they are no Parley function's.
       if (typeof args[0] === 'string' && args[0].startsWith('[iam]') && args[0].includes(`\n  ${FLOOR_FUNCTION} `)) return;
@@ -143,7 +138,6 @@ export class HandlerLog {
 
   release(): void {
     if (!this.saved) return;
-    console.info = this.saved.info;
     console.warn = this.saved.warn;
     console.error = this.saved.error;
     this.saved = undefined;
