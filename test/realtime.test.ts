@@ -103,7 +103,7 @@ describe('rooms', () => {
   it('takes identity from the token, whatever the frame claims', async () => {
     const mallory = await client('mallory');
     const victim = await client('victor');
-    mallory.send({ action: 'sendmessage', message: 'I am victor', senderName: 'victor', senderId: 'x', userName: 'victor' });
+    mallory.send({ action: 'sendmessage', message: 'I am victor', senderName: 'victor', senderId: 'x', userName: 'victor' } as Record<string, unknown>);
     const seen = await victim.next('message', (m) => m.text === 'I am victor');
     expect(seen.senderName).toBe('mallory');
   });

@@ -226,6 +226,9 @@ async function join(deps: ChatDeps, caller: Caller, conn: ConnectionRow, roomId:
     room: summary(room),
     members: members.slice(0, LIMITS.presenceMax),
     memberCount: members.length,
+    // Placeholder until membership is per user: every join reads as caught up.
+    lastRead: room.lastSeq,
+    unread: 0,
     reqId,
   });
   await announce(deps, room.id, 'join', caller, { self: caller.connectionId, conns });

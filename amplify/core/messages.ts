@@ -6,7 +6,7 @@ import type { ChatDeps } from './deps';
 import { fitBudget, jsonBytes } from './budget';
 import { keys, MAX_SEQ, seqKey } from './keys';
 import { updateMeta } from './rooms';
-import { LIMITS, ProtocolError, type ChatMessage } from './protocol';
+import { LIMITS, ProtocolError, type ChatMessage, type RoomChange } from './protocol';
 
 /** Idempotency keys outlive any sane client retry window. */
 const DEDUP_TTL_S = 24 * 60 * 60;
@@ -271,6 +271,8 @@ export interface HistoryPage {
   messages: ChatMessage[];
   /** Seqs in this page's range that hold no message and never will. */
   skipped: number[];
+  /** Edits and deletes in this page's range. */
+  changes: RoomChange[];
   hasMore: boolean;
 }
 
@@ -298,8 +300,8 @@ const digits = (n: number) => String(n).length;
  */
 export async function history(deps: ChatDeps, room: string, q: HistoryQuery): Promise<HistoryPage> {
   const limit = Math.min(q.limit ?? LIMITS.historyPageDefault, LIMITS.historyPageMax);
-  if (q.before !== undefined && q.before <= 1) return { messages: [], skipped: [], hasMore: false };
-  if (q.after !== undefined && q.after >= MAX_SEQ) return { messages: [], skipped: [], hasMore: false };
+  if (q.before !== undefined && q.before <= 1) return { messages: [], skipped: [], changes: [], hasMore: false };
+  if (q.after !== undefined && q.after >= MAX_SEQ) return { messages: [], skipped: [], changes: [], hasMore: false };
   const forward = q.after !== undefined;
   const after = q.after ?? 0;
   const before = Math.min(q.before ?? MAX_SEQ + 1, MAX_SEQ + 1);
@@ -350,5 +352,5 @@ export async function history(deps: ChatDeps, room: string, q: HistoryQuery): Pr
     else messages.push(toMessage(e.item));
     if (!forward) skipped.push(...e.gaps);
   }
-  return { messages, skipped, hasMore };
+  return { messages, skipped, changes: [], hasMore };
 }

@@ -45,8 +45,15 @@ export const LIMITS = {
   rateBurst: 20,
   /** Open sockets per user (per region); the next $connect is refused with HTTP 429. */
   maxConnectionsPerUser: 10,
-  /** Private rooms one user may belong to; an invitation past it is refused. */
+  /** Private rooms (DMs included) one user may belong to; an invitation past it is refused. */
   maxPrivateRooms: 200,
+  /** Public rooms one user may belong to (the lobby aside); a join past it is refused with `limit_reached`. */
+  maxPublicRooms: 200,
+  /**
+   * Unread counts stop at this many: past it the app shows "99+", and the
+   * server never counts further than it (one bounded Query per room).
+   */
+  unreadMax: 100,
   /** Rooms a user may create: a burst, then one per this many seconds. */
   roomCreateBurst: 5,
   roomCreateEverySeconds: 12,
@@ -77,8 +84,12 @@ export const ERROR_CODES = [
   'not_joined',
   'room_exists',
   'unknown_user',
-  /** A per-user cap was reached (private rooms, invitations). */
+  /** A per-user cap was reached (private rooms, public rooms, invitations). */
   'limit_reached',
+  /** editmessage/deletemessage: no message at that seq, or it was deleted. */
+  'message_not_found',
+  /** editmessage/deletemessage on someone else's message. */
+  'forbidden',
   /** The token the socket opened with has expired; the server closes the socket next. */
   'token_expired',
   /** The server no longer knows this socket's rooms; it closes the socket so the client reconnects and rejoins. */
@@ -188,6 +199,31 @@ export const HistorySchema = v.pipe(
   v.check((h) => h.before === undefined || h.after === undefined, 'give before or after, not both'),
 );
 export const TypingSchema = v.object({ action: v.literal('typing'), room: RoomIdSchema, reqId: ReqId });
+/**
+ * Seats this socket in every room you belong to (one page of them) and
+ * answers `synced` with each room's read position and unread count: the one
+ * round trip a new socket needs, however many rooms you are in.
+ */
+export const SyncSchema = v.object({
+  action: v.literal('sync'),
+  /** The previous page's `nextCursor`, verbatim. */
+  cursor: v.optional(v.pipe(v.string('cursor must be a string'), v.minLength(1), v.maxLength(LIMITS.maxCursorChars))),
+  reqId: ReqId,
+});
+/** You have read `room` up to `seq` (at most its lastSeq); markers only move forward. */
+export const ReadSchema = v.object({ action: v.literal('read'), room: RoomIdSchema, seq: Seq, reqId: ReqId });
+/** Replaces the text of your message at `seq`; the change is itself an event with its own seq. */
+export const EditMessageSchema = v.object({
+  action: v.literal('editmessage'),
+  room: RoomIdSchema,
+  seq: Seq,
+  message: MessageText,
+  reqId: ReqId,
+});
+/** Deletes your message at `seq`, leaving a tombstone; the change is itself an event with its own seq. */
+export const DeleteMessageSchema = v.object({ action: v.literal('deletemessage'), room: RoomIdSchema, seq: Seq, reqId: ReqId });
+/** Opens (creating if need be) the direct-message room between you and the person with this chat name. */
+export const OpenDmSchema = v.object({ action: v.literal('opendm'), user: UserNameSchema, reqId: ReqId });
 export const PingSchema = v.object({ action: v.literal('ping'), reqId: ReqId });
 
 export const ACTION_SCHEMAS = {
@@ -199,6 +235,11 @@ export const ACTION_SCHEMAS = {
   history: HistorySchema,
   typing: TypingSchema,
   ping: PingSchema,
+  sync: SyncSchema,
+  read: ReadSchema,
+  editmessage: EditMessageSchema,
+  deletemessage: DeleteMessageSchema,
+  opendm: OpenDmSchema,
 } as const;
 
 export type ActionName = keyof typeof ACTION_SCHEMAS;
@@ -277,22 +318,57 @@ export interface ChatMessage {
   id: string;
   senderId: string;
   senderName: string;
+  /** The current text: the latest edit's, or '' once deleted. */
   text: string;
   /** Server time, epoch milliseconds. */
   ts: number;
+  /** Seq of the latest edit applied to this text, when it was edited: a replayed older change never overwrites a newer one. */
+  editSeq?: number;
+  /** When it was last edited (epoch ms), for the "edited" mark. */
+  editedAt?: number;
+  /** Deleted by its sender: a tombstone, with empty text. */
+  deleted?: true;
 }
+
+/**
+ * An edit or a delete of the message at `target`: an event in the room's
+ * order, with its own `seq`, so live delivery, catch-up and history all carry it.
+ * Apply it when its seq is above the message's `editSeq`; a delete is final.
+ */
+export type RoomChange =
+  | { kind: 'edit'; room: string; seq: number; target: number; text: string; ts: number; senderId: string }
+  | { kind: 'delete'; room: string; seq: number; target: number; ts: number; senderId: string };
+
 export interface RoomSummary {
   id: string;
   name: string;
   private: boolean;
   createdBy: string;
   lastSeq: number;
+  /** A direct-message room: its two people, by id. Its `name` is both names; show the other person's. */
+  dm?: UserRef[];
+}
+
+/** A room you belong to, with your read position: seqs up to `lastRead` are read. */
+export interface MyRoom extends RoomSummary {
+  lastRead: number;
+  /** Messages from others after `lastRead`, not deleted; at most LIMITS.unreadMax. */
+  unread: number;
 }
 
 export type ServerEvent =
   | ({ type: 'message' } & ChatMessage)
   | { type: 'ack'; room: string; seq: number; id: string; ts: number; clientMsgId?: string; reqId?: string; duplicate: boolean }
-  | { type: 'joined'; room: RoomSummary; members: UserRef[]; memberCount: number; reqId?: string }
+  | {
+      type: 'joined';
+      room: RoomSummary;
+      members: UserRef[];
+      memberCount: number;
+      /** Your read position in the room; a room you join for the first time starts read up to its lastSeq. */
+      lastRead: number;
+      unread: number;
+      reqId?: string;
+    }
   | { type: 'left'; room: string; reqId?: string }
   | { type: 'presence'; room: string; event: 'join' | 'leave'; user: UserRef; members: UserRef[] }
   | { type: 'typing'; room: string; user: UserRef }
@@ -302,6 +378,8 @@ export type ServerEvent =
       messages: ChatMessage[];
       /** Seqs in the page's range that hold no message and never will (a failed or duplicate send). */
       skipped: number[];
+      /** Edits and deletes whose own seqs are in the page's range; `messages` already show their effect. */
+      changes: RoomChange[];
       lastSeq: number;
       hasMore: boolean;
       reqId?: string;
@@ -314,6 +392,23 @@ export type ServerEvent =
       nextCursor?: string;
       reqId?: string;
     }
+  | ({ type: 'change'; reqId?: string } & RoomChange)
+  | {
+      type: 'synced';
+      /** The lobby first, then your other rooms by id; this socket now gets each of them live. */
+      rooms: MyRoom[];
+      /** Present when you belong to more rooms: send `sync {cursor}` to seat and list the next page. */
+      nextCursor?: string;
+      reqId?: string;
+    }
+  /** Your read position moved (on this socket or another of yours). */
+  | { type: 'read'; room: string; seq: number; unread: number; reqId?: string }
+  /** A room became yours on another socket (joined, created), or someone added you (invitation, DM). Send `joinroom` to get it live here. */
+  | { type: 'roomadded'; room: MyRoom; by?: UserRef }
+  /** You left the room on another socket; this one no longer gets it either. */
+  | { type: 'roomremoved'; room: string }
+  /** A new public room: sent to everyone in the lobby. */
+  | { type: 'roomcreated'; room: RoomSummary }
   | { type: 'pong'; ts: number; reqId?: string }
   | {
       type: 'error';

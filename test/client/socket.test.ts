@@ -709,9 +709,9 @@ describe('timing, on fake timers and a scripted socket', () => {
       if (action.action === 'joinroom') {
         if (action.room === 'random' && unanswered-- > 0) return;
         const room = { id: action.room, name: action.room, private: false, createdBy: 'system', lastSeq: 0 };
-        socket.receive({ type: 'joined', room, members: [], memberCount: 0, reqId });
+        socket.receive({ type: 'joined', room, members: [], memberCount: 0, lastRead: 0, unread: 0, reqId });
       }
-      if (action.action === 'history') socket.receive({ type: 'history', room: action.room, messages: [], skipped: [], lastSeq: 0, hasMore: false, reqId });
+      if (action.action === 'history') socket.receive({ type: 'history', room: action.room, messages: [], skipped: [], changes: [], lastSeq: 0, hasMore: false, reqId });
     });
     // random: () => 0 makes each backoff its fixed half: 250 ms, then 500 ms.
     const socket = new ChatSocket({ getUrl: () => Promise.resolve('ws://scripted'), createSocket: sc.createSocket, requestTimeoutMs: 50, random: () => 0 });

@@ -283,7 +283,7 @@ export class FakeChatServer {
         conn.rooms.add(a.room);
         conn.currentRoom = a.room;
         const members = this.membersOf(a.room);
-        this.send(conn, { type: 'joined', room: { ...room.summary }, members, memberCount: members.length, reqId: a.reqId });
+        this.send(conn, { type: 'joined', room: { ...room.summary }, members, memberCount: members.length, lastRead: room.summary.lastSeq, unread: 0, reqId: a.reqId });
         for (const c of this.conns) if (c !== conn && c.rooms.has(a.room)) this.send(c, { type: 'presence', room: a.room, event: 'join', user: conn.user, members });
         return;
       }
@@ -329,7 +329,7 @@ export class FakeChatServer {
         }
         const messages = page.flatMap((e) => (e.m ? [e.m] : []));
         const skipped = page.flatMap((e) => (e.m ? [] : [e.seq]));
-        return this.send(conn, { type: 'history', room: a.room, messages, skipped, lastSeq: room.summary.lastSeq, hasMore, reqId: a.reqId });
+        return this.send(conn, { type: 'history', room: a.room, messages, skipped, changes: [], lastSeq: room.summary.lastSeq, hasMore, reqId: a.reqId });
       }
       case 'typing':
         requireJoined(conn, a.room);
