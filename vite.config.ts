@@ -1,6 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import react from '@vitejs/plugin-react';
 import { defineConfig, type Plugin } from 'vite';
+import { DEFAULT_PORTS } from './local/ports';
 import { outputsFile } from './scripts/outputs-file';
 
 const INITIAL_JS_BUDGET_GZIP = 150 * 1024;
@@ -45,7 +46,7 @@ export default defineConfig({
   resolve: {
     alias: { 'virtual:parley-outputs': outputsFile() },
   },
-  server: { host: '127.0.0.1', port: 5173, strictPort: true },
+  server: { host: '127.0.0.1', port: DEFAULT_PORTS.app, strictPort: true },
   preview: { host: '127.0.0.1', port: 4173, strictPort: true },
   build: { target: 'es2022', sourcemap: true },
 });

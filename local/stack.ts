@@ -63,9 +63,6 @@ export interface LocalStack {
   close(): Promise<void>;
 }
 
-/** The fixed ports of `npm start` (the app's is vite.config.ts's server.port). */
-export const DEFAULT_PORTS = { gateway: 3001, cognito: 9229, app: 5173 } as const;
-
 export async function startStack(opts: StackOptions = {}): Promise<LocalStack> {
   const stops: (() => Promise<void>)[] = [];
   const close = async () => {

@@ -6,7 +6,8 @@ import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { TOKEN_QUERY_PARAMETER } from '../amplify/realtime/defaults';
 import { assertPortsFree, PortsInUse } from './process';
-import { DEFAULT_PORTS, startStack } from './stack';
+import { DEFAULT_PORTS } from './ports';
+import { startStack } from './stack';
 
 // Node 20.19+ is this project's engine; the SDK's notice about its 2027 releases is noise here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
