@@ -15,6 +15,7 @@ import {
   type RoomConnection,
 } from './connections';
 import type { ChatDeps } from './deps';
+import { deleteMessage, editMessage, type Changed } from './edits';
 import { broadcast, deliver, reply } from './fanout';
 import { consoleLog } from './log';
 import { history, reserveSeq, skip, storeMessage, type Reservation } from './messages';
@@ -111,6 +112,15 @@ export async function perform(deps: ChatDeps, caller: Caller, action: ClientActi
       const page = await history(deps, room.id, action);
       return reply(deps, caller.connectionId, { type: 'history', room: room.id, ...page, lastSeq: room.lastSeq, reqId: action.reqId });
     }
+    case 'editmessage':
+    case 'deletemessage': {
+      requireJoined(conn, action.room);
+      const changed =
+        action.action === 'editmessage'
+          ? await editMessage(deps, action.room, caller, action.seq, action.message)
+          : await deleteMessage(deps, action.room, caller, action.seq);
+      return fanOutChange(deps, caller, changed, action.reqId);
+    }
     case 'typing': {
       requireJoined(conn, action.room);
       // However many sockets or frames, a user's typing reaches a room once per window.
@@ -201,6 +211,18 @@ async function recipientsAt(deps: ChatDeps, room: string, reservation: Reservati
   const conns = await roomConnections(deps, room);
   deps.cache?.storeRecipients(room, reservation.version, conns);
   return conns;
+}
+
+/** A change goes to the room as a message does; the caller's copy is its reply. */
+async function fanOutChange(deps: ChatDeps, caller: Caller, { change, reservation }: Changed, reqId: string | undefined): Promise<void> {
+  const [replied, fanout] = await Promise.allSettled([
+    reply(deps, caller.connectionId, { type: 'change', ...change, reqId }),
+    recipientsAt(deps, change.room, reservation).then((to) =>
+      deliver(deps, to.filter((r) => r.connectionId !== caller.connectionId), { type: 'change', ...change }, change.room),
+    ),
+  ]);
+  if (fanout.status === 'rejected') throw fanout.reason;
+  if (replied.status === 'rejected') throw replied.reason;
 }
 
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };

@@ -23,23 +23,44 @@ export interface Posted {
   duplicate: boolean;
 }
 
+/**
+ * A message as it reads now: an edit's text with its editSeq/editedAt, or a
+ * tombstone once deleted. Only for items that hold a message (see isChange).
+ */
 function toMessage(item: Record<string, unknown>): ChatMessage {
+  const deleted = item.deleted === true;
   return {
     room: String(item.roomId),
     seq: Number(item.seq),
     id: String(item.id),
     senderId: String(item.senderId),
     senderName: String(item.senderName),
-    text: String(item.text),
+    text: deleted ? '' : String(item.text),
     ts: Number(item.ts),
+    ...(item.editSeq !== undefined ? { editSeq: Number(item.editSeq), editedAt: Number(item.editedAt) } : {}),
+    ...(deleted ? { deleted: true as const } : {}),
   };
 }
 
-/** The stored message at a seq, or why there is none: never written (yet), or settled as skipped. */
-async function messageAt(deps: ChatDeps, room: string, seq: number): Promise<ChatMessage | 'missing' | 'skipped'> {
+/** A seq item that records an edit or a delete of an earlier seq (edits.ts): it holds no message and never will. */
+export const isChange = (item: Record<string, unknown>): boolean => item.kind !== undefined;
+
+export function toChange(item: Record<string, unknown>): RoomChange {
+  const common = { room: String(item.roomId), seq: Number(item.seq), target: Number(item.target), ts: Number(item.ts), senderId: String(item.senderId) };
+  return item.kind === 'edit' ? { kind: 'edit', ...common, text: String(item.text) } : { kind: 'delete', ...common };
+}
+
+/**
+ * The stored message at a seq, or why there is none: never written (yet),
+ * settled as skipped, or taken by a change. A change's seq was reserved by an
+ * edit, so no send's retry can ever find one at its own seq; callers that
+ * treat 'skipped' and 'change' alike (nothing will ever be written there) are right.
+ */
+export async function messageAt(deps: ChatDeps, room: string, seq: number): Promise<ChatMessage | 'missing' | 'skipped' | 'change'> {
   const res = await deps.db.send(new GetCommand({ TableName: deps.tables.chat, Key: keys.message(room, seq), ConsistentRead: true }));
   if (!res.Item) return 'missing';
-  return res.Item.skipped === true ? 'skipped' : toMessage(res.Item);
+  if (res.Item.skipped === true) return 'skipped';
+  return isChange(res.Item) ? 'change' : toMessage(res.Item);
 }
 
 /** Marks a reserved seq as holding no message, so readers need not wait for it. Never overwrites a message. */
@@ -295,6 +316,9 @@ const digits = (n: number) => String(n).length;
  * stops before the encoded `history` event would pass LIMITS.replyBudgetBytes
  * (`hasMore` then says so). `skipped` lists only seqs inside the returned
  * range. A gap older than GAP_SETTLE_MS is settled as skipped on the way.
+ * Edits and deletes are items of their own seqs: they count toward `limit` and
+ * the budget, go in `changes`, and fill their seq like any item, while the
+ * messages they changed already read as changed.
  * Seqs past MAX_SEQ never exist: `after` past it answers an empty page,
  * `before` past it means "the newest".
  */
@@ -337,7 +361,7 @@ export async function history(deps: ChatDeps, room: string, q: HistoryQuery): Pr
         : [seq, Number(read[i - 1]?.seq), read[i - 1] as Record<string, unknown>];
     const gaps: number[] = [];
     if (high - low > 1 && Number(upper.ts) < settledBefore) for (let gap = low + 1; gap < high; gap++) gaps.push(gap);
-    const own = item.skipped === true ? digits(seq) : jsonBytes(toMessage(item));
+    const own = item.skipped === true ? digits(seq) : jsonBytes(isChange(item) ? toChange(item) : toMessage(item));
     return { item, seq, gaps, bytes: own + gaps.reduce((n, g) => n + digits(g) + 1, 0) };
   });
   const fitted = fitBudget(entries, (e) => e.bytes);
@@ -345,12 +369,14 @@ export async function history(deps: ChatDeps, room: string, q: HistoryQuery): Pr
   const kept = forward ? fitted.kept : fitted.kept.reverse();
   const messages: ChatMessage[] = [];
   const skipped: number[] = [];
+  const changes: RoomChange[] = [];
   for (const e of kept) {
     for (const gap of e.gaps) await skip(deps, room, gap);
     if (forward) skipped.push(...e.gaps);
     if (e.item.skipped === true) skipped.push(e.seq);
+    else if (isChange(e.item)) changes.push(toChange(e.item));
     else messages.push(toMessage(e.item));
     if (!forward) skipped.push(...e.gaps);
   }
-  return { messages, skipped, changes: [], hasMore };
+  return { messages, skipped, changes, hasMore };
 }

@@ -40,7 +40,7 @@ export const CONNECTIONS_TABLE: TableShape = {
  * chat: rooms, members, messages, idempotency keys and the user-name registry.
  *   pk R#<room>   sk META                 room metadata and lastSeq (the sequencer)
  *   pk R#<room>   sk M#<userId>           membership of a private room      (gsi1: U#<userId> / <room>)
- *   pk R#<room>   sk S#<seq, 12 digits>   a message, ordered by seq
+ *   pk R#<room>   sk S#<seq, 12 digits>   a message, ordered by seq; or a skip (skipped), or an edit/delete of the seq `target` (kind)
  *   pk R#<room>   sk D#<userId>#<cmid>    idempotency key -> seq, expires after a day
  *   pk U#<userId> sk P                    how many private rooms the user is in (the cap)
  * Public rooms carry gsi1: PUBLIC / <room>, so listing them is one Query.
