@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { keys, seqKey } from '../amplify/core/keys';
+import { keys } from '../amplify/core/keys';
 import { LIMITS, type EventOf, type ServerEvent } from '../amplify/core/protocol';
 import { dynamoClient } from '../local/dynamodb';
 import type { LocalStack } from '../local/stack';
@@ -35,7 +35,7 @@ afterAll(async () => {
 
 /** The reply of the expected type, or the test fails with the error that came instead. */
 async function ok<T extends ServerEvent['type']>(c: TestClient, type: T, action: Parameters<TestClient['request']>[1]): Promise<EventOf<T>> {
-  const res = await c.request(type, action);
+  const res: ServerEvent = await c.request(type, action);
   if (res.type === 'error') throw new Error(`${action.action}: ${res.code} ${res.message}`);
   return res as EventOf<T>;
 }
