@@ -2,26 +2,16 @@
  * The chat service: what each action does, independent of Lambda. Handlers
  * parse and authenticate, then call `perform`; tests call it directly.
  */
-import {
-  addToRoom,
-  membersOf,
-  registerConnection,
-  removeConnection,
-  removeFromRoom,
-  roomConnections,
-  type Authenticated,
-  type ChatUser,
-  type ConnectionRow,
-  type RoomConnection,
-} from './connections';
+import { registerConnection, removeConnection, roomConnections, type Authenticated, type ConnectionRow, type RoomConnection } from './connections';
 import type { ChatDeps } from './deps';
 import { deleteMessage, editMessage, type Changed } from './edits';
-import { broadcast, deliver, reply } from './fanout';
+import { broadcast, deliver, forEachLimit, reply } from './fanout';
 import { consoleLog } from './log';
 import { history, reserveSeq, skip, storeMessage, type Reservation } from './messages';
-import { DEFAULT_ROOM, LIMITS, ProtocolError, type ActionOf, type ClientAction } from './protocol';
+import { announce, createAndJoin, join, leave, markRead, openDm, sync } from './membership';
+import { DEFAULT_ROOM, ProtocolError, type ActionOf, type ClientAction } from './protocol';
 import { admit, admitLocally } from './ratelimit';
-import { accessibleRoom, createRoom, ensureRoom, listRooms, summary } from './rooms';
+import { accessibleRoom, ensureRoom, listRooms } from './rooms';
 import { typingDone, typingDue } from './typing';
 
 export interface Caller extends Authenticated {
@@ -43,27 +33,8 @@ export async function connect(deps: ChatDeps, caller: Caller): Promise<void> {
 export async function disconnect(deps: ChatDeps, connectionId: string): Promise<void> {
   const { who, rooms } = await removeConnection(deps, connectionId);
   if (!who) return;
-  await Promise.all(rooms.map((room) => announce(deps, room, 'leave', who)));
-}
-
-/**
- * Tells a room someone came or went. Silent when another tab of the same user
- * is there, since nothing others can see has changed, and in rooms with more
- * than `presenceMax` people (people, not sockets: one user's tabs count once).
- */
-async function announce(
-  deps: ChatDeps,
-  room: string,
-  event: 'join' | 'leave',
-  who: ChatUser,
-  opts: { self?: string; conns?: RoomConnection[] } = {},
-): Promise<void> {
-  const conns = opts.conns ?? (await roomConnections(deps, room, { maxPeople: LIMITS.presenceMax }));
-  const others = conns.filter((c) => c.connectionId !== opts.self);
-  const members = membersOf(conns);
-  if (others.some((c) => c.userId === who.userId) || members.length > LIMITS.presenceMax) return;
-  const user = { id: who.userId, name: who.userName };
-  await deliver(deps, others, { type: 'presence', room, event, user, members }, room);
+  // A socket that synced sits in every room of its user's: a few hundred reads, not all at once.
+  await forEachLimit(rooms, 16, (room) => announce(deps, room, 'leave', who));
 }
 
 /**
@@ -100,11 +71,15 @@ export async function perform(deps: ChatDeps, caller: Caller, action: ClientActi
     case 'joinroom':
       return join(deps, caller, conn, action.room, action.reqId);
     case 'leaveroom':
-      return leave(deps, caller, conn, action);
-    case 'createroom': {
-      const room = await createRoom(deps, caller, { id: action.room, name: action.name, private: action.private, invite: action.invite });
-      return join(deps, caller, conn, room.id, action.reqId);
-    }
+      return leave(deps, caller, conn, action.room, action.reqId);
+    case 'createroom':
+      return createAndJoin(deps, caller, conn, { id: action.room, name: action.name, private: action.private, invite: action.invite }, action.reqId);
+    case 'sync':
+      return sync(deps, caller, conn, action.cursor, action.reqId);
+    case 'read':
+      return markRead(deps, caller, action.room, action.seq, action.reqId);
+    case 'opendm':
+      return openDm(deps, caller, conn, action.user, action.reqId);
     case 'listrooms':
       return reply(deps, caller.connectionId, { type: 'rooms', ...(await listRooms(deps, caller.userId, action.cursor)), reqId: action.reqId });
     case 'history': {
@@ -234,32 +209,4 @@ const settled = <T>(p: Promise<T>): Promise<Settled<T>> =>
 function unwrap<T>(s: Settled<T>): T {
   if (!s.ok) throw s.error;
   return s.value;
-}
-
-async function join(deps: ChatDeps, caller: Caller, conn: ConnectionRow, roomId: string, reqId?: string): Promise<void> {
-  const room = await accessibleRoom(deps, roomId, caller.userId);
-  // Fresher than the read above: every seq past it reaches this socket live.
-  room.lastSeq = await addToRoom(deps, conn, room.id);
-  const conns = await roomConnections(deps, room.id);
-  const members = membersOf(conns);
-  // Names are at most 32 ASCII characters and ids 128, so presenceMax members stay far below the reply budget.
-  await reply(deps, caller.connectionId, {
-    type: 'joined',
-    room: summary(room),
-    members: members.slice(0, LIMITS.presenceMax),
-    memberCount: members.length,
-    // Placeholder until membership is per user: every join reads as caught up.
-    lastRead: room.lastSeq,
-    unread: 0,
-    reqId,
-  });
-  await announce(deps, room.id, 'join', caller, { self: caller.connectionId, conns });
-}
-
-async function leave(deps: ChatDeps, caller: Caller, conn: ConnectionRow, action: ActionOf<'leaveroom'>): Promise<void> {
-  // Leaving a room you are not in must not tell its members anything.
-  if (!conn.rooms.has(action.room)) throw new ProtocolError('not_joined', `You are not in "${action.room}"`);
-  await removeFromRoom(deps, conn, action.room);
-  await reply(deps, caller.connectionId, { type: 'left', room: action.room, reqId: action.reqId });
-  await announce(deps, action.room, 'leave', caller);
 }

@@ -1,8 +1,9 @@
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { batchDeleteAll, batchGetAll, queryAll } from './db';
+import { batchDeleteAll, batchGetAll, batchWriteAll, queryAll } from './db';
 import type { ChatDeps } from './deps';
 import { ConnectionGone } from './errors';
+import { forEachLimit } from './fanout';
 import { keys } from './keys';
 import { updateMeta } from './rooms';
 import { DEFAULT_ROOM, LIMITS, ProtocolError, type UserRef } from './protocol';
@@ -165,6 +166,22 @@ async function releaseDeadSlots(deps: ChatDeps, userId: string): Promise<number>
   return dead.length;
 }
 
+/**
+ * The user's open sockets, from the slots of their user row (registerConnection),
+ * to send them events that are about the user rather than a room (roomadded,
+ * read, roomremoved). A slot may outlive its socket; deliver() answers a 410 as for
+ * any recipient, which also frees the slot. A bare slot (no stamp) counts as old.
+ */
+export async function userSockets(deps: ChatDeps, who: ChatUser): Promise<RoomConnection[]> {
+  const user = await deps.db.send(
+    new GetCommand({ TableName: deps.tables.connections, Key: keys.user(who.userId), ConsistentRead: true, ProjectionExpression: 'conns' }),
+  );
+  return stringSet(user.Item?.conns).map((slot) => {
+    const { connectionId, connectedAt } = parseSlot(slot);
+    return { connectionId, userId: who.userId, userName: who.userName, connectedAt: connectedAt ?? 0 };
+  });
+}
+
 function releaseSlots(deps: ChatDeps, userId: string, slots: string[]) {
   return deps.db.send(
     new UpdateCommand({
@@ -231,6 +248,85 @@ export async function removeFromRoom(deps: ChatDeps, conn: ConnectionRow, room: 
   conn.currentRoom = next;
   deps.cache?.noteRooms(conn.connectionId, conn.rooms);
   await bumpMembers(deps, room);
+}
+
+/**
+ * Seats a connection in many rooms at once (sync), as addToRoom does for one:
+ * room rows, then the connection row's `rooms`, then each room's membership
+ * version. A transaction would hold 100 items at most, so the room rows go
+ * first as batch writes, and the connection row's update, which requires the
+ * row, decides: if $disconnect won, the rows are deleted again and the action
+ * ends as ConnectionGone; if it lands first, $disconnect deletes every room it
+ * lists. (A writer that dies between the two leaves rows that TTL sweeps.)
+ * Returns each room's last seq as of its bump.
+ */
+export async function addToRooms(deps: ChatDeps, conn: ConnectionRow, rooms: readonly string[]): Promise<Map<string, number>> {
+  const lastSeqs = new Map<string, number>();
+  if (rooms.length === 0) return lastSeqs;
+  const rows = rooms.map((room) => presenceItem(room, conn.connectionId, conn, conn.connectedAt, conn.expiresAt));
+  await batchWriteAll(deps.db, deps.tables.connections, rows.map((Item) => ({ PutRequest: { Item } })), { concurrency: 4 });
+  try {
+    await deps.db.send(
+      new UpdateCommand({
+        TableName: deps.tables.connections,
+        Key: keys.connection(conn.connectionId),
+        UpdateExpression: 'ADD rooms :r',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':r': new Set(rooms) },
+      }),
+    );
+  } catch (err) {
+    if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    await batchDeleteAll(deps.db, deps.tables.connections, rooms.map((room) => keys.roomConnection(room, conn.connectionId)));
+    throw new ConnectionGone(conn.connectionId);
+  }
+  for (const room of rooms) conn.rooms.add(room);
+  deps.cache?.noteRooms(conn.connectionId, conn.rooms);
+  await forEachLimit(rooms, BUMP_CONCURRENCY, async (room) => {
+    lastSeqs.set(room, await bumpMembers(deps, room));
+  });
+  return lastSeqs;
+}
+
+/** Membership-version bumps in flight at once when one action seats or unseats many rooms. */
+const BUMP_CONCURRENCY = 16;
+
+/**
+ * Unseats other connections (another socket of the same user) from a room,
+ * each in the transaction removeFromRoom uses, conditional on the connection
+ * still being there and seated in the room; a connection that is not is
+ * skipped. Its `currentRoom` is left as it is: that socket's next send without
+ * a room then answers not_joined, which is the truth. Returns how many were unseated.
+ */
+export async function removeOthersFromRoom(deps: ChatDeps, connectionIds: readonly string[], room: string): Promise<number> {
+  let unseated = 0;
+  await forEachLimit(connectionIds, BUMP_CONCURRENCY, async (connectionId) => {
+    try {
+      await deps.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: deps.tables.connections,
+                Key: keys.connection(connectionId),
+                UpdateExpression: 'DELETE rooms :r',
+                ConditionExpression: 'attribute_exists(pk) AND contains(rooms, :room)',
+                ExpressionAttributeValues: { ':r': new Set([room]), ':room': room },
+              },
+            },
+            { Delete: { TableName: deps.tables.connections, Key: keys.roomConnection(room, connectionId) } },
+          ],
+        }),
+      );
+      unseated++;
+      // This container's note of that socket's rooms is only a hint; dropping it is always safe.
+      deps.cache?.forgetConnection(connectionId);
+    } catch (err) {
+      if (!cancelledAt(err, 0)) throw err;
+    }
+  });
+  if (unseated > 0) await bumpMembers(deps, room);
+  return unseated;
 }
 
 /**

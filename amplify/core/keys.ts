@@ -21,7 +21,7 @@ export const keys = {
   user: (userId: string) => ({ pk: `U#${userId}`, sk: 'U' }),
   /** connections table: when this user last told this room they were typing. */
   typing: (userId: string, room: string) => ({ pk: `U#${userId}`, sk: `T#${room}` }),
-  /** chat table: how many private rooms this user belongs to. */
+  /** chat table: how many private (`privateRooms`) and public (`publicRooms`) rooms this user belongs to. */
   privateCount: (userId: string) => ({ pk: `U#${userId}`, sk: 'P' }),
   /** users table: a claimed chat name, keyed by its fold (see names.ts), so look-alikes collide. */
   userName: (name: string) => ({ pk: `N#${nameKey(name)}`, sk: 'N' }),

@@ -1,12 +1,12 @@
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { fitBudget, jsonBytes } from './budget';
 import { batchGetAll, queryAll } from './db';
 import type { ChatUser } from './connections';
 import type { ChatDeps } from './deps';
 import { keys } from './keys';
-import { DEFAULT_ROOM, DEFAULT_ROOM_NAME, LIMITS, ProtocolError, type RoomSummary } from './protocol';
+import { DEFAULT_ROOM, DEFAULT_ROOM_NAME, LIMITS, ProtocolError, type RoomSummary, type UserRef } from './protocol';
 import { BUCKETS, consume } from './ratelimit';
 import { resolveNames } from './users';
 
@@ -14,7 +14,11 @@ export interface Room extends RoomSummary {
   homeRegion: string;
 }
 
-function toRoom(item: Record<string, unknown>): Room {
+const isUserRef = (x: unknown): x is UserRef =>
+  typeof x === 'object' && x !== null && typeof (x as UserRef).id === 'string' && typeof (x as UserRef).name === 'string';
+
+export function toRoom(item: Record<string, unknown>): Room {
+  const dm = Array.isArray(item.dm) && item.dm.every(isUserRef) ? item.dm.map((u) => ({ id: u.id, name: u.name })) : undefined;
   return {
     id: String(item.roomId),
     name: String(item.name),
@@ -22,12 +26,13 @@ function toRoom(item: Record<string, unknown>): Room {
     createdBy: String(item.createdBy),
     lastSeq: Number(item.lastSeq ?? 0),
     homeRegion: String(item.homeRegion),
+    ...(dm ? { dm } : {}),
   };
 }
 
 export const summary = ({ homeRegion: _, ...room }: Room): RoomSummary => room;
 
-function roomItem(deps: ChatDeps, id: string, name: string, isPrivate: boolean, createdBy: string) {
+function roomItem(deps: ChatDeps, id: string, name: string, isPrivate: boolean, createdBy: string, dm?: UserRef[]) {
   return {
     ...keys.roomMeta(id),
     roomId: id,
@@ -37,9 +42,59 @@ function roomItem(deps: ChatDeps, id: string, name: string, isPrivate: boolean, 
     createdAt: deps.now(),
     lastSeq: 0,
     homeRegion: deps.homeRegion,
+    ...(dm ? { dm } : {}),
     // Sparse index: only public rooms appear in the public listing.
     ...(isPrivate ? {} : { gsi1pk: keys.publicRoomsGsi, gsi1sk: id }),
   };
+}
+
+/** Which attribute of the user's `U#<id>/P` item counts this kind of room, and its cap. */
+export const roomCounter = (isPrivate: boolean) =>
+  isPrivate ? { attribute: 'privateRooms', cap: LIMITS.maxPrivateRooms } : { attribute: 'publicRooms', cap: LIMITS.maxPublicRooms };
+
+/**
+ * The two writes that make someone a member of a room (never the lobby): the
+ * member row, indexed under the user (gsi1 `U#<userId>` / room id) so their
+ * rooms are one Query, and their count of rooms of that kind, which refuses
+ * the pair once the cap is reached. Written together in one transaction.
+ */
+export function memberWrites(deps: ChatDeps, room: { id: string; name: string; private: boolean }, who: ChatUser, lastRead: number) {
+  const counter = roomCounter(room.private);
+  return [
+    {
+      Put: {
+        TableName: deps.tables.chat,
+        Item: {
+          ...keys.member(room.id, who.userId),
+          userId: who.userId,
+          userName: who.userName,
+          roomId: room.id,
+          roomName: room.name,
+          lastRead,
+          joinedAt: deps.now(),
+          gsi1pk: keys.userRoomsGsi(who.userId),
+          gsi1sk: room.id,
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    },
+    {
+      Update: {
+        TableName: deps.tables.chat,
+        Key: keys.privateCount(who.userId),
+        UpdateExpression: 'ADD #n :one',
+        ConditionExpression: 'attribute_not_exists(#n) OR #n < :cap',
+        ExpressionAttributeNames: { '#n': counter.attribute },
+        ExpressionAttributeValues: { ':one': 1, ':cap': counter.cap },
+      },
+    },
+  ];
+}
+
+/** A refusal naming who is at their cap for this kind of room. */
+export function capReached(who: ChatUser | undefined, isPrivate: boolean): ProtocolError {
+  const { cap } = roomCounter(isPrivate);
+  return new ProtocolError('limit_reached', `${who?.userName ?? 'Someone'} is already in ${cap} ${isPrivate ? 'private' : 'public'} rooms`);
 }
 
 /** Tables whose lobby this container has already seen: the lobby is never deleted, so once is enough. */
@@ -83,8 +138,9 @@ export async function updateMeta(
   }
 }
 
-async function getRoom(deps: ChatDeps, id: string): Promise<Room | undefined> {
-  const res = await deps.db.send(new GetCommand({ TableName: deps.tables.chat, Key: keys.roomMeta(id) }));
+/** `consistent` where a seq the caller just saw live must not read as past the room's lastSeq. */
+export async function getRoom(deps: ChatDeps, id: string, opts: { consistent?: boolean } = {}): Promise<Room | undefined> {
+  const res = await deps.db.send(new GetCommand({ TableName: deps.tables.chat, Key: keys.roomMeta(id), ConsistentRead: opts.consistent }));
   return res.Item ? toRoom(res.Item) : undefined;
 }
 
@@ -112,75 +168,85 @@ export interface CreateRoomInput {
 /** 120 random bits: an id nobody can guess, so trying ids tells a stranger nothing. */
 export const privateRoomId = (): string => `p${randomBytes(15).toString('hex')}`;
 
+/** What people may not name a public room: the shapes of server-made ids, so nobody can squat a DM's id (dmRoomId) before it exists. */
+const SERVER_MADE_ID = /^(?:p[0-9a-f]{30}|d[0-9a-f]{31})$/;
+
 /**
- * Creates a room. A private room gets a server-made id and, in one
- * transaction, member rows for its creator and invitees (by user id, resolved
- * through the name registry) plus each member's private-room count, which
- * refuses the room if anyone would pass LIMITS.maxPrivateRooms. Creating rooms
- * and inviting people draw on per-user rate buckets.
+ * Creates a room. The creator becomes a member, counted toward their cap for
+ * that kind of room. A private room gets a server-made id and, in the same
+ * transaction, member rows for its invitees (by user id, resolved through the
+ * name registry) plus each one's private-room count, which refuses the room
+ * if anyone would pass LIMITS.maxPrivateRooms. Creating rooms and inviting
+ * people draw on per-user rate buckets. Returns the room and the invitees.
  */
-export async function createRoom(deps: ChatDeps, creator: ChatUser, input: CreateRoomInput): Promise<Room> {
+export async function createRoom(deps: ChatDeps, creator: ChatUser, input: CreateRoomInput): Promise<Room & { invitees: ChatUser[] }> {
   const id = input.private ? privateRoomId() : input.id;
   if (!id) throw new ProtocolError('bad_request', 'A public room needs an id');
-  const invitees = input.private ? await resolveNames({ db: deps.db, table: deps.tables.users }, input.invite) : [];
-  const members = [creator, ...invitees.filter((i) => i.userId !== creator.userId)];
+  if (!input.private && SERVER_MADE_ID.test(id)) throw new ProtocolError('bad_request', 'room: that id is reserved for rooms the server names');
+  const invitees = input.private ? (await resolveNames({ db: deps.db, table: deps.tables.users }, input.invite)).filter((i) => i.userId !== creator.userId) : [];
   await consume(deps, creator.userId, BUCKETS.rooms);
-  if (members.length > 1) await consume(deps, creator.userId, BUCKETS.invites, members.length - 1);
-  const name = input.name ?? id;
-  const meta = roomItem(deps, id, name, input.private, creator.userId);
-  const memberItems = input.private
-    ? members.flatMap((m) => [
-        {
-          Put: {
-            TableName: deps.tables.chat,
-            Item: {
-              ...keys.member(id, m.userId),
-              userId: m.userId,
-              userName: m.userName,
-              roomId: id,
-              roomName: name,
-              gsi1pk: keys.userRoomsGsi(m.userId),
-              gsi1sk: id,
-            },
-          },
-        },
-        {
-          Update: {
-            TableName: deps.tables.chat,
-            Key: keys.privateCount(m.userId),
-            UpdateExpression: 'ADD privateRooms :one',
-            ConditionExpression: 'attribute_not_exists(privateRooms) OR privateRooms < :cap',
-            ExpressionAttributeValues: { ':one': 1, ':cap': LIMITS.maxPrivateRooms },
-          },
-        },
-      ])
-    : [];
+  if (invitees.length > 0) await consume(deps, creator.userId, BUCKETS.invites, invitees.length);
+  const room = await insertRoom(deps, roomItem(deps, id, input.name ?? id, input.private, creator.userId), [creator, ...invitees]);
+  return { ...room, invitees };
+}
+
+/**
+ * The room's META and every member's two writes (memberWrites) in one
+ * transaction, so a room never exists without its members or past anyone's cap.
+ */
+async function insertRoom(deps: ChatDeps, meta: ReturnType<typeof roomItem>, members: ChatUser[]): Promise<Room> {
+  const room = { id: meta.roomId, name: meta.name, private: meta.private };
   try {
     await deps.db.send(
       new TransactWriteCommand({
-        TransactItems: [{ Put: { TableName: deps.tables.chat, Item: meta, ConditionExpression: 'attribute_not_exists(pk)' } }, ...memberItems],
+        TransactItems: [
+          { Put: { TableName: deps.tables.chat, Item: meta, ConditionExpression: 'attribute_not_exists(pk)' } },
+          ...members.flatMap((m) => memberWrites(deps, room, m, 0)),
+        ],
       }),
     );
   } catch (err) {
     const reasons = err instanceof TransactionCanceledException ? (err.CancellationReasons ?? []) : [];
     if (reasons[0]?.Code === 'ConditionalCheckFailed') {
-      // Only public ids are chosen by people; a private id colliding is 2^-120 and reads as a retry.
-      throw input.private
+      // Only public ids are chosen by people; a random private id colliding is 2^-120 and reads as a retry.
+      throw room.private
         ? new ProtocolError('unavailable', 'Please retry', { retryAfterMs: 100 })
-        : new ProtocolError('room_exists', `A room called "${id}" already exists`);
+        : new ProtocolError('room_exists', `A room called "${room.id}" already exists`);
     }
     const full = reasons.findIndex((r, i) => i > 0 && i % 2 === 0 && r.Code === 'ConditionalCheckFailed');
-    if (full > 0) {
-      const who = members[full / 2 - 1];
-      throw new ProtocolError('limit_reached', `${who?.userName ?? 'Someone'} is already in ${LIMITS.maxPrivateRooms} private rooms`);
-    }
+    if (full > 0) throw capReached(members[full / 2 - 1], room.private);
     throw err;
   }
   return toRoom(meta);
 }
 
+/** A direct-message room's id: stable per pair, whoever opens it (sha256 of both ids, sorted). */
+export function dmRoomId(a: string, b: string): string {
+  const [x, y] = [a, b].sort();
+  return `d${createHash('sha256').update(`${x} ${y}`).digest('hex').slice(0, 31)}`;
+}
+
+/**
+ * Creates the DM room of two people, both members: private, its `dm` the pair
+ * sorted by id, its name both names in that order. Undefined when it already
+ * exists (the other person opened it first). Only the opener's room bucket is drawn on.
+ */
+export async function createDmRoom(deps: ChatDeps, opener: ChatUser, peer: ChatUser): Promise<Room | undefined> {
+  const pair = [opener, peer].sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
+  const dm = pair.map((u) => ({ id: u.userId, name: u.userName }));
+  const id = dmRoomId(opener.userId, peer.userId);
+  await consume(deps, opener.userId, BUCKETS.rooms);
+  try {
+    return await insertRoom(deps, roomItem(deps, id, dm.map((u) => u.name).join(', '), true, opener.userId, dm), pair);
+  } catch (err) {
+    // `unavailable` is insertRoom's word for "a private room with this id exists": here, the same pair's.
+    if (err instanceof ProtocolError && err.code === 'unavailable') return undefined;
+    throw err;
+  }
+}
+
 /** Up to `max` rows of one gsi1 partition, ascending by gsi1sk, starting after `after` when given. */
-const byGsi1 = (deps: ChatDeps, gsi1pk: string, after: string | undefined, max: number) =>
+export const byGsi1 = (deps: ChatDeps, gsi1pk: string, after: string | undefined, max: number) =>
   queryAll(
     deps.db,
     {
@@ -238,7 +304,7 @@ export async function listRooms(deps: ChatDeps, userId: string, cursor?: string)
     const byId = new Map(metas.map((item) => [String(item.roomId), toRoom(item)]));
     for (const id of page) {
       const room = byId.get(id);
-      // Only private rooms here, so a room is never listed in both groups.
+      // Only private rooms here (public memberships are listed with the public rooms), so a room is never listed in both groups.
       read.push({ ...(room?.private ? { room: summary(room) } : {}), resume: `m:${id}` });
     }
   }

@@ -69,9 +69,11 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
         'dynamodb:BatchGetItem',
         'dynamodb:PutItem',
         'dynamodb:UpdateItem',
+        // leaveroom: the member row goes (with the count, in one transaction).
+        'dynamodb:DeleteItem',
         'dynamodb:Query',
       ],
-      // Invitations name users: resolved through the name registry.
+      // Invitations and DMs name users: resolved through the name registry.
       users: ['dynamodb:BatchGetItem'],
     },
     // POST: replies and fan-out. DELETE: closes a socket whose token expired or whose session was lost.

@@ -24,7 +24,8 @@ export interface TableShape {
  * the API endpoint of the region that issued it.
  *   pk C#<connectionId>  sk C             the connection (user, joined rooms, rate bucket)
  *   pk R#<room>          sk C#<connId>    one row per connection in a room: the fan-out Query
- *   pk U#<userId>        sk U             the user: open connection ids (the per-user cap) and rate buckets
+ *   pk U#<userId>        sk U             the user: open connection slots (the per-user cap, and how events
+ *                                         about the user reach all their sockets) and rate buckets
  *   pk U#<userId>        sk T#<room>      when the user's typing last reached the room (coalescing)
  */
 export const CONNECTIONS_TABLE: TableShape = {
@@ -38,12 +39,15 @@ export const CONNECTIONS_TABLE: TableShape = {
 
 /**
  * chat: rooms, members, messages, idempotency keys and the user-name registry.
- *   pk R#<room>   sk META                 room metadata and lastSeq (the sequencer)
- *   pk R#<room>   sk M#<userId>           membership of a private room      (gsi1: U#<userId> / <room>)
+ *   pk R#<room>   sk META                 room metadata and lastSeq (the sequencer); a DM's `dm` pair
+ *   pk R#<room>   sk M#<userId>           a membership, any room but the lobby (gsi1: U#<userId> / <room>):
+ *                                         userId, userName, roomId, lastRead (read position), joinedAt;
+ *                                         in the lobby (everyone's) only the read position, without gsi1
  *   pk R#<room>   sk S#<seq, 12 digits>   a message, ordered by seq; or a skip (skipped), or an edit/delete of the seq `target` (kind)
  *   pk R#<room>   sk D#<userId>#<cmid>    idempotency key -> seq, expires after a day
- *   pk U#<userId> sk P                    how many private rooms the user is in (the cap)
- * Public rooms carry gsi1: PUBLIC / <room>, so listing them is one Query.
+ *   pk U#<userId> sk P                    how many private and public rooms the user is in
+ *                                         (privateRooms, publicRooms: the caps)
+ * Public rooms carry gsi1: PUBLIC / <room>, so listing them is one Query; a user's rooms are one Query of U#<userId>.
  */
 export const CHAT_TABLE: TableShape = {
   id: 'chat',

@@ -36,7 +36,11 @@ const PACE_MS = 110;
 /** Typing has no answer to wait for; its possible refusal is given this long to land before the user's next action. */
 const TYPING_SETTLE_MS = 50;
 
-const SERVER_TYPES = new Set(['message', 'ack', 'joined', 'left', 'presence', 'typing', 'history', 'rooms', 'pong', 'error']);
+// Room events reach sockets unasked: a new public room (roomcreated, to the lobby), an invitation or a join elsewhere (roomadded), a leave elsewhere (roomremoved).
+const SERVER_TYPES = new Set([
+  'message', 'ack', 'joined', 'left', 'presence', 'typing', 'history', 'rooms', 'pong', 'error',
+  'synced', 'read', 'roomadded', 'roomremoved', 'roomcreated', 'change',
+]);
 const TYPED_ERRORS = new Set<string>(ERROR_CODES.filter((c) => c !== 'internal'));
 
 // ------------------------------------------------------------ generators
@@ -115,6 +119,12 @@ const draft: fc.Arbitrary<Draft> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ action: fc.constant('ping') }) },
+  { weight: 2, arbitrary: fc.record({ action: fc.constant('sync'), cursor: opt(fc.oneof(cursor, fc.constantFrom('m:', 'm:zzz'))) }) },
+  { weight: 2, arbitrary: fc.record({ action: fc.constant('read'), room: roomRef, seq }) },
+  { weight: 2, arbitrary: fc.record({ action: fc.constant('opendm'), user: invitee }) },
+  // Small seqs often name real messages, the user's own or someone else's.
+  { weight: 2, arbitrary: fc.record({ action: fc.constant('editmessage'), room: roomRef, seq, message: text }) },
+  { weight: 2, arbitrary: fc.record({ action: fc.constant('deletemessage'), room: roomRef, seq }) },
 );
 /** Action names match case-insensitively (the tutorial writes sendMessage), so some go out in mixed case. */
 const step = fc.record({ who: fc.nat(USERS.length - 1), draft, shout: fc.boolean(), longReqId: fc.boolean() });
@@ -139,6 +149,16 @@ const EDGE_TOUR: { who: number; draft: Draft; shout: boolean; longReqId: boolean
   { action: 'listrooms', cursor: 'p:' },
   { action: 'listrooms', cursor: 'm:' + 'z'.repeat(32) },
   { action: 'listrooms' },
+  { action: 'sync' },
+  { action: 'sync', cursor: 'm:' + 'z'.repeat(32) },
+  { action: 'read', room: { id: 'lobby' }, seq: Number.MAX_SAFE_INTEGER },
+  { action: 'read', room: { id: 'lobby' }, seq: 0 },
+  { action: 'opendm', user: USERS[1] },
+  { action: 'opendm', user: USERS[0] },
+  { action: 'editmessage', room: { id: 'lobby' }, seq: 1, message: 'edited' },
+  { action: 'editmessage', room: { id: 'lobby' }, seq: 2, message: BIG_TEXTS[0] },
+  { action: 'deletemessage', room: { id: 'lobby' }, seq: 1 },
+  { action: 'deletemessage', room: { id: 'lobby' }, seq: Number.MAX_SAFE_INTEGER },
   { action: 'ping' },
 ].map((draft, i) => ({ who: i % USERS.length, draft, shout: i % 3 === 0, longReqId: i % 2 === 0 }));
 
@@ -234,6 +254,7 @@ async function perform(u: User, s: { draft: Draft; shout: boolean; longReqId: bo
   if (reply.type === 'error' && !TYPED_ERRORS.has(reply.code)) findings.push({ user: u.name, action, reply });
   if (!SERVER_TYPES.has((reply as { type?: string }).type ?? '')) findings.push({ user: u.name, action, reply });
   if (reply.type === 'joined' && !seenRooms.includes(reply.room.id)) seenRooms.push(reply.room.id);
+  if (reply.type === 'synced') for (const r of reply.rooms) if (!seenRooms.includes(r.id)) seenRooms.push(r.id);
   if (reply.type === 'rooms') {
     for (const r of reply.rooms) if (!seenRooms.includes(r.id)) seenRooms.push(r.id);
     if (reply.nextCursor) seenCursors.push(reply.nextCursor);
