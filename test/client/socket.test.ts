@@ -46,15 +46,15 @@ async function barrier(h: Harness, user = 'alice'): Promise<void> {
 }
 
 describe('ChatSocket against a real WebSocket server', () => {
-  it('connects with a freshly resolved URL, joins the lobby and loads its newest page', async () => {
+  it('connects with a freshly resolved URL, syncs its rooms and loads the lobby\'s newest page', async () => {
     for (const i of range(1, 60)) server.post('lobby', 'bob', `old ${i}`);
     const a = client();
-    const joined = vi.fn();
-    a.socket.on('joined', joined);
+    const synced = vi.fn();
+    a.socket.on('synced', synced);
     a.socket.start();
     await waitFor(() => expect(a.seqs('lobby')).toEqual(range(11, 60)));
     expect(a.states).toEqual(['connecting', 'online']);
-    expect(joined).toHaveBeenCalledWith(expect.objectContaining({ room: expect.objectContaining({ id: 'lobby', lastSeq: 60 }) }));
+    expect(synced).toHaveBeenCalledWith({ rooms: [expect.objectContaining({ id: 'lobby', lastSeq: 60, lastRead: 60, unread: 0 })] });
     expect(a.socket.lastSeq('lobby')).toBe(60);
     expect(a.urlCalls()).toBe(1);
     // Older pages on demand, and they say when the beginning is reached.
@@ -265,7 +265,7 @@ describe('ChatSocket against a real WebSocket server', () => {
   });
 
   it('joins again when the server says not_joined, then resends the refused message once', async () => {
-    server.room('random', 'Random');
+    server.room('random', 'Random', false, ['alice']);
     const a = client();
     const failed = vi.fn();
     a.socket.on('sendfailed', failed);
@@ -414,18 +414,64 @@ describe('ChatSocket against a real WebSocket server', () => {
     expect(server.connects).toBeGreaterThanOrEqual(2);
   });
 
-  it('re-joins every followed room after reconnecting and keeps messages flowing in each', async () => {
-    server.room('random', 'Random');
+  it('re-seats every room with one sync per connection, not a joinroom per room, and keeps messages flowing in each', async () => {
+    for (const id of ['random', 'rust', 'zebra']) server.room(id, id, false, ['alice']);
     const a = client();
-    a.socket.start(['lobby', 'random']);
-    await waitFor(() => expect(a.socket.lastSeq('random')).toBe(0));
+    a.socket.start(['lobby', 'random', 'rust', 'zebra']);
+    await waitFor(() => expect(a.socket.lastSeq('zebra')).toBe(0));
     server.drop();
     await waitFor(() => expect(server.connects).toBe(2));
     await waitFor(() => expect(a.socket.state).toBe('online'));
-    const joinsOf = (room: string) => server.log.filter((l) => l.action.action === 'joinroom' && l.action.room === room);
-    await waitFor(() => expect(joinsOf('random')).toHaveLength(2));
+    await waitFor(() => expect(server.log.filter((l) => l.action.action === 'sync')).toHaveLength(2));
     server.post('random', 'bob', 'still here');
+    server.post('zebra', 'bob', 'here too');
     await waitFor(() => expect(a.seqs('random')).toEqual([1]));
+    await waitFor(() => expect(a.seqs('zebra')).toEqual([1]));
+    await barrier(a);
+    // Each connection: one sync (no cursor: one page holds them all), and no per-room joins at all.
+    const frames = server.log.filter((l) => l.user === 'alice' && ['sync', 'joinroom'].includes(l.action.action)).map((l) => l.action);
+    expect(frames).toEqual([expect.objectContaining({ action: 'sync' }), expect.objectContaining({ action: 'sync' })]);
+    expect(frames.some((f) => 'cursor' in f && f.cursor !== undefined)).toBe(false);
+  });
+
+  it('follows sync pages, seats every room on them, and catches each one up from its last seq', async () => {
+    const ids = range(1, 7).map((i) => `r${i}`);
+    for (const id of ids) server.room(id, id, false, ['alice']);
+    server.syncPerPage = 3;
+    const a = client();
+    a.socket.start(['lobby', ...ids]);
+    await waitFor(() => expect(ids.map((id) => a.socket.lastSeq(id))).toEqual(ids.map(() => 0)));
+    server.post('r2', 'bob', 'seen live');
+    await waitFor(() => expect(a.seqs('r2')).toEqual([1]));
+    server.refuse = true;
+    server.drop();
+    await waitFor(() => expect(a.socket.state).toBe('reconnecting'));
+    server.post('r2', 'bob', 'missed');
+    server.post('r7', 'bob', 'missed too');
+    server.refuse = false;
+    await waitFor(() => expect(a.seqs('r2')).toEqual([1, 2]));
+    await waitFor(() => expect(a.seqs('r7')).toEqual([1]));
+    // 8 rooms at 3 a page: 3 sync frames per connection, the later ones with the cursor they were given.
+    const syncs = server.log.filter((l) => l.action.action === 'sync').map((l) => ('cursor' in l.action ? l.action.cursor : undefined));
+    expect(syncs).toEqual([undefined, 'r2', 'r5', undefined, 'r2', 'r5']);
+    // The synced room catches up from its last seq, as after a join.
+    const after = server.log.filter((l) => l.action.action === 'history' && l.action.room === 'r2' && l.action.after !== undefined);
+    expect(after.at(-1)?.action).toMatchObject({ after: 1 });
+    expect(server.log.some((l) => l.action.action === 'joinroom')).toBe(false);
+    expect(deliveredOnce(a, 'r2')).toBe(true);
+  });
+
+  it('follows rooms the server lists that were not followed here, and asks members only of the focused room', async () => {
+    server.room('random', 'Random', false, ['alice']);
+    server.room('elsewhere', 'Elsewhere', false, ['alice']);
+    const a = client();
+    a.socket.focus('random');
+    a.socket.start(['lobby']);
+    await waitFor(() => expect(a.socket.followedRooms()).toEqual(['lobby', 'elsewhere', 'random']));
+    await waitFor(() => expect(server.log.filter((l) => l.action.action === 'joinroom').map((l) => l.action)).toEqual([expect.objectContaining({ room: 'random' })]));
+    // The focused room's joinroom went after the sync that seated it.
+    const order = server.log.filter((l) => l.user === 'alice').map((l) => l.action.action);
+    expect(order.indexOf('sync')).toBeLessThan(order.indexOf('joinroom'));
   });
 
   it('starts a room afresh when it fell too far behind to catch up', async () => {
@@ -442,17 +488,35 @@ describe('ChatSocket against a real WebSocket server', () => {
     expect(reset).toHaveBeenCalledWith({ room: 'lobby' });
   });
 
-  it('drops a room it may no longer see, and says so', async () => {
+  it('drops a followed room the server no longer lists as yours, and says so', async () => {
     server.room('secret', 'Secret', true, ['alice']);
+    server.room('open', 'Open', false, ['alice']);
     const a = client();
-    const joinfailed = vi.fn();
-    a.socket.on('joinfailed', joinfailed);
-    a.socket.start(['lobby', 'secret']);
+    const removed = vi.fn();
+    a.socket.on('roomremoved', removed);
+    a.socket.start(['lobby', 'secret', 'open', 'forgotten']);
+    // A room remembered from last time that is not yours at all goes at the first sync.
+    await waitFor(() => expect(removed).toHaveBeenCalledWith({ room: 'forgotten' }));
     await waitFor(() => expect(a.socket.lastSeq('secret')).toBe(0));
     server.rooms.get('secret')!.members.clear();
+    server.rooms.get('open')!.members.clear();
     server.drop();
-    await waitFor(() => expect(joinfailed).toHaveBeenCalledWith({ room: 'secret', error: expect.objectContaining({ code: 'room_not_found' }) }));
+    await waitFor(() => expect(removed).toHaveBeenCalledTimes(3));
+    expect(removed.mock.calls.map((c) => (c[0] as { room: string }).room).sort()).toEqual(['forgotten', 'open', 'secret']);
     expect(a.socket.followedRooms()).toEqual(['lobby']);
+    // Dropped, not joined again: joining would make you a member of the public one anew.
+    expect(server.log.some((l) => l.action.action === 'joinroom')).toBe(false);
+    await expect(a.socket.editMessage('open', 1, 'x')).rejects.toMatchObject({ code: 'not_joined' });
+  });
+
+  it('joins a room asked for while offline even though the sync does not list it yet', async () => {
+    server.room('random', 'Random');
+    const a = client();
+    const joined = a.socket.join('random');
+    a.socket.start();
+    await expect(joined).resolves.toMatchObject({ type: 'joined', room: expect.objectContaining({ id: 'random' }) });
+    expect(server.rooms.get('random')!.members.has('alice')).toBe(true);
+    expect(a.socket.followedRooms().sort()).toEqual(['lobby', 'random']);
   });
 
   it('follows the room list across pages and announces it once, whole', async () => {
@@ -548,8 +612,8 @@ describe('sessions the server ends', () => {
     // The lobby was joined again and caught up from its last seq.
     await waitFor(() => expect(a.seqs('lobby')).toEqual([1, 2, 3]));
     expect(deliveredOnce(a, 'lobby')).toBe(true);
-    const joins = server.log.filter((l) => l.user === 'alice' && l.action.action === 'joinroom');
-    expect(joins).toHaveLength(2);
+    const syncs = server.log.filter((l) => l.user === 'alice' && l.action.action === 'sync');
+    expect(syncs).toHaveLength(2);
     const catchUps = server.log.filter((l) => l.user === 'alice' && l.action.action === 'history' && l.action.after !== undefined);
     expect(catchUps[0]?.action).toMatchObject({ after: 1 });
     // Nothing for the user to see but the short reconnect.
@@ -572,7 +636,7 @@ describe('sessions the server ends', () => {
   });
 
   it('session_lost: requests and sends refused by it go again on a new socket, even when the server never closes the old one', async () => {
-    server.room('random');
+    server.room('random', 'random', false, ['alice']);
     server.sessionEndCloseMs = null; // the close is lost: the client must close the socket itself
     const a = client('alice', { closeGraceMs: 100 });
     const seen = troubles(a);
@@ -702,26 +766,57 @@ describe('timing, on fake timers and a scripted socket', () => {
     socket.stop();
   });
 
-  it('asks again for a join that timed out, backing off rather than at once', async () => {
-    let unanswered = 2;
-    const sc = script((action, socket) => {
+  /** A scripted server: lobby-only syncs (the first `unansweredSyncs` ignored), joins (the first `unansweredJoins` of random ignored), empty history. */
+  function roomsScript(opts: { unansweredSyncs?: number; unansweredJoins?: number } = {}) {
+    let syncs = opts.unansweredSyncs ?? 0;
+    let joins = opts.unansweredJoins ?? 0;
+    const summary = (id: string) => ({ id, name: id, private: false, createdBy: 'system', lastSeq: 0 });
+    return script((action, socket) => {
       const reqId = action.reqId;
+      if (action.action === 'sync') {
+        if (syncs-- > 0) return;
+        socket.receive({ type: 'synced', rooms: [{ ...summary('lobby'), lastRead: 0, unread: 0 }], reqId });
+      }
       if (action.action === 'joinroom') {
-        if (action.room === 'random' && unanswered-- > 0) return;
-        const room = { id: action.room, name: action.room, private: false, createdBy: 'system', lastSeq: 0 };
-        socket.receive({ type: 'joined', room, members: [], memberCount: 0, lastRead: 0, unread: 0, reqId });
+        if (action.room === 'random' && joins-- > 0) return;
+        socket.receive({ type: 'joined', room: summary(action.room), members: [], memberCount: 0, lastRead: 0, unread: 0, reqId });
       }
       if (action.action === 'history') socket.receive({ type: 'history', room: action.room, messages: [], skipped: [], changes: [], lastSeq: 0, hasMore: false, reqId });
     });
+  }
+
+  it('asks again for a join that timed out, backing off rather than at once', async () => {
+    const sc = roomsScript({ unansweredJoins: 2 });
     // random: () => 0 makes each backoff its fixed half: 250 ms, then 500 ms.
     const socket = new ChatSocket({ getUrl: () => Promise.resolve('ws://scripted'), createSocket: sc.createSocket, requestTimeoutMs: 50, random: () => 0 });
     const joined = vi.fn();
     socket.on('joined', (e) => joined(e.room.id));
-    socket.start(['lobby', 'random']);
+    socket.start();
+    await vi.advanceTimersByTimeAsync(0);
+    void socket.join('random');
     await vi.advanceTimersByTimeAsync(50 + 250 + 50 + 500);
-    expect(joined.mock.calls).toEqual([['lobby'], ['random']]);
+    expect(joined.mock.calls).toEqual([['random']]);
     const joins = sentOf(sc, 'joinroom').filter((f) => f.action.action === 'joinroom' && f.action.room === 'random');
     expect(joins.map((f) => f.at - joins[0]!.at)).toEqual([0, 50 + 250, 50 + 250 + 50 + 500]);
+    socket.stop();
+  });
+
+  it('asks again for a sync that timed out, backing off, and joins rooms asked for meanwhile only after it', async () => {
+    const sc = roomsScript({ unansweredSyncs: 2 });
+    const socket = new ChatSocket({ getUrl: () => Promise.resolve('ws://scripted'), createSocket: sc.createSocket, requestTimeoutMs: 50, random: () => 0 });
+    const synced = vi.fn();
+    socket.on('synced', (e) => synced(e.rooms.map((r) => r.id)));
+    socket.start();
+    await vi.advanceTimersByTimeAsync(0);
+    void socket.join('random');
+    await vi.advanceTimersByTimeAsync(50 + 250 + 50 + 500);
+    expect(synced.mock.calls).toEqual([[['lobby']]]);
+    const syncs = sentOf(sc, 'sync');
+    expect(syncs.map((f) => f.at - syncs[0]!.at)).toEqual([0, 50 + 250, 50 + 250 + 50 + 500]);
+    // The join waited for the sync (which might have seated it), then went once.
+    const joins = sentOf(sc, 'joinroom');
+    expect(joins.map((f) => f.at - syncs[0]!.at)).toEqual([50 + 250 + 50 + 500]);
+    expect(socket.followedRooms()).toEqual(['lobby', 'random']);
     socket.stop();
   });
 });
