@@ -570,6 +570,199 @@ describe('ChatSocket against a real WebSocket server', () => {
   });
 });
 
+describe('rooms that follow the account, read markers, edits and DMs', () => {
+  it('follows a room added on another socket and seats it with a joinroom; stops when it is left there', async () => {
+    server.room('random', 'Random');
+    const one = client('alice');
+    const two = client('alice');
+    const added = vi.fn();
+    const removed = vi.fn();
+    two.socket.on('roomadded', added);
+    two.socket.on('roomremoved', removed);
+    one.socket.start();
+    two.socket.start();
+    await waitFor(() => expect([one.socket.lastSeq('lobby'), two.socket.lastSeq('lobby')]).toEqual([0, 0]));
+    await one.socket.join('random');
+    await waitFor(() => expect(added).toHaveBeenCalledWith({ room: expect.objectContaining({ id: 'random', lastRead: 0, unread: 0 }) }));
+    // The second socket took a seat itself: it gets the room live.
+    await waitFor(() => expect(server.log.filter((l) => l.action.action === 'joinroom' && l.action.room === 'random')).toHaveLength(2));
+    await waitFor(() => expect(two.socket.lastSeq('random')).toBe(0));
+    server.post('random', 'bob', 'to both');
+    await waitFor(() => expect(two.seqs('random')).toEqual([1]));
+    await one.socket.leave('random');
+    await waitFor(() => expect(removed).toHaveBeenCalledWith({ room: 'random' }));
+    expect(two.socket.followedRooms()).toEqual(['lobby']);
+    expect(server.rooms.get('random')!.members.has('alice')).toBe(false);
+  });
+
+  it('follows a room someone invites you to, and hears of new public rooms', async () => {
+    const a = client('alice');
+    const b = client('bob');
+    const added = vi.fn();
+    const created = vi.fn();
+    b.socket.on('roomadded', added);
+    b.socket.on('roomcreated', created);
+    a.socket.start();
+    b.socket.start();
+    await waitFor(() => expect([a.socket.state, b.socket.state]).toEqual(['online', 'online']));
+    await waitFor(() => expect(b.socket.lastSeq('lobby')).toBe(0));
+    const plans = (await a.socket.createRoom({ private: true, name: 'Plans', invite: ['bob'] })).room.id;
+    await waitFor(() => expect(added).toHaveBeenCalledWith({ room: expect.objectContaining({ id: plans, name: 'Plans' }), by: { id: 'u-alice', name: 'alice' } }));
+    await waitFor(() => expect(b.socket.lastSeq(plans)).toBe(0));
+    await a.socket.createRoom({ room: 'open', name: 'Open' });
+    await waitFor(() => expect(created).toHaveBeenCalledWith({ room: expect.objectContaining({ id: 'open', name: 'Open' }) }));
+    // A public room someone else made is not yours until you join it.
+    expect(b.socket.followedRooms()).not.toContain('open');
+  });
+
+  it('counts change seqs as seen: an edit between messages opens no gap', async () => {
+    const a = client();
+    a.socket.start();
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(0));
+    const changes: unknown[] = [];
+    a.socket.on('changes', (e) => changes.push(e));
+    server.post('lobby', 'bob', 'one');
+    server.change('lobby', 1, 'one, edited');
+    server.post('lobby', 'bob', 'three');
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(3));
+    await barrier(a);
+    expect(changes).toEqual([{ room: 'lobby', source: 'live', changes: [expect.objectContaining({ kind: 'edit', seq: 2, target: 1, text: 'one, edited' })] }]);
+    // Without the change counted, seq 2 would look missing and be fetched.
+    expect(server.log.filter((l) => l.action.action === 'history' && l.action.after !== undefined)).toHaveLength(0);
+  });
+
+  it('fetches a change lost in fan-out like a lost message, and hands it over from the history page', async () => {
+    const a = client();
+    a.socket.start();
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(0));
+    const changes: { source: string; seqs: number[] }[] = [];
+    a.socket.on('changes', (e) => changes.push({ source: e.source, seqs: e.changes.map((c) => c.seq) }));
+    server.changeFilter = (_c, to) => to.name !== 'alice';
+    server.post('lobby', 'bob', 'one');
+    server.change('lobby', 1);
+    server.post('lobby', 'bob', 'three');
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(3));
+    expect(changes).toEqual([{ source: 'catchup', seqs: [2] }]);
+    expect(a.seqs('lobby')).toEqual([1, 3]);
+  });
+
+  it('edits and deletes your own message: the reply is the change, others get it live, and refusals are typed', async () => {
+    const a = client('alice');
+    const b = client('bob');
+    a.socket.start();
+    b.socket.start();
+    await waitFor(() => expect([a.socket.lastSeq('lobby'), b.socket.lastSeq('lobby')]).toEqual([0, 0]));
+    const bobs: unknown[] = [];
+    b.socket.on('changes', (e) => bobs.push(...e.changes));
+    const acked = new Promise<number>((resolve) => a.socket.on('ack', (e) => resolve(e.seq)));
+    a.socket.sendMessage('lobby', 'tpyo');
+    const seq = await acked;
+    await expect(a.socket.editMessage('lobby', seq, 'typo')).resolves.toEqual({ kind: 'edit', room: 'lobby', seq: 2, target: seq, text: 'typo', ts: expect.any(Number), senderId: 'u-alice' });
+    await expect(a.socket.deleteMessage('lobby', seq)).resolves.toMatchObject({ kind: 'delete', seq: 3, target: seq });
+    await waitFor(() => expect(bobs).toEqual([expect.objectContaining({ kind: 'edit', seq: 2 }), expect.objectContaining({ kind: 'delete', seq: 3 })]));
+    expect(server.messages('lobby')[0]).toMatchObject({ text: '', deleted: true, editSeq: 3 });
+    // Our own change seqs count as seen from the replies: the room is complete past them (the message itself comes by catch-up, as after any ack).
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(3));
+    expect(a.seqs('lobby')).toEqual([seq]);
+    await expect(a.socket.editMessage('lobby', seq, 'again')).rejects.toMatchObject({ code: 'message_not_found' });
+    server.post('lobby', 'carol', 'theirs');
+    await expect(a.socket.deleteMessage('lobby', 4)).rejects.toMatchObject({ code: 'forbidden' });
+    // The send text rules, locally, before anything goes.
+    const sent = server.log.length;
+    await expect(a.socket.editMessage('lobby', 4, '   ')).rejects.toMatchObject({ code: 'empty' });
+    await expect(a.socket.editMessage('lobby', 4, 'x'.repeat(LIMITS.maxTextChars + 1))).rejects.toMatchObject({ code: 'text_too_long' });
+    expect(server.log.length).toBe(sent);
+  });
+
+  it('waits for the room to be seated before sending an edit asked for offline', async () => {
+    const a = client();
+    a.socket.start();
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(0));
+    const acked = new Promise<number>((resolve) => a.socket.on('ack', (e) => resolve(e.seq)));
+    a.socket.sendMessage('lobby', 'before');
+    const seq = await acked;
+    server.refuse = true;
+    server.drop();
+    await waitFor(() => expect(a.socket.state).toBe('reconnecting'));
+    const edit = a.socket.editMessage('lobby', seq, 'after');
+    server.refuse = false;
+    await expect(edit).resolves.toMatchObject({ kind: 'edit', text: 'after' });
+    const order = server.log.filter((l) => l.user === 'alice').map((l) => l.action.action);
+    expect(order.lastIndexOf('sync')).toBeLessThan(order.indexOf('editmessage'));
+  });
+
+  it('marks read coalesced: one read in flight per room, the latest wish next, nothing at or below the server marker', async () => {
+    for (const i of range(1, 10)) server.post('lobby', 'bob', `m${i}`);
+    const a = client();
+    const reads: { seq: number; unread: number }[] = [];
+    a.socket.on('read', (e) => reads.push({ seq: e.seq, unread: e.unread }));
+    a.socket.start();
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(10));
+    // Alice met the lobby at seq 10: that is her marker already, so marking it sends nothing.
+    expect(a.socket.lastRead('lobby')).toBe(10);
+    for (const i of range(11, 15)) server.post('lobby', 'bob', `m${i}`);
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(15));
+    server.holdReads = true;
+    a.socket.markRead('lobby', 10);
+    a.socket.markRead('lobby', 12);
+    a.socket.markRead('lobby', 13);
+    a.socket.markRead('lobby', 14);
+    a.socket.markRead('lobby', 13);
+    await barrier(a);
+    const sentReads = () => server.log.filter((l) => l.action.action === 'read').map((l) => ('seq' in l.action ? l.action.seq : -1));
+    expect(sentReads()).toEqual([12]);
+    server.releaseReads();
+    await waitFor(() => expect(sentReads()).toEqual([12, 14]));
+    await waitFor(() => expect(reads).toEqual([{ seq: 12, unread: 3 }, { seq: 14, unread: 1 }]));
+    expect(a.socket.lastRead('lobby')).toBe(14);
+    a.socket.markRead('lobby', 14);
+    a.socket.markRead('lobby', 11);
+    await barrier(a);
+    expect(sentReads()).toEqual([12, 14]);
+  });
+
+  it('tells every socket of the user where reading stopped', async () => {
+    server.room('random', 'Random', false, ['alice']);
+    for (const i of range(1, 3)) server.post('random', 'bob', `m${i}`);
+    const one = client('alice');
+    const two = client('alice');
+    const synced = vi.fn();
+    const reads = vi.fn();
+    two.socket.on('synced', synced);
+    two.socket.on('read', reads);
+    one.socket.start();
+    two.socket.start();
+    await waitFor(() => expect(synced).toHaveBeenCalledWith({ rooms: [expect.objectContaining({ id: 'lobby' }), expect.objectContaining({ id: 'random', lastRead: 0, unread: 3 })] }));
+    await waitFor(() => expect(one.socket.lastSeq('random')).toBe(3));
+    one.socket.markRead('random', 3);
+    await waitFor(() => expect(reads).toHaveBeenCalledWith({ room: 'random', seq: 3, unread: 0 }));
+    expect(two.socket.lastRead('random')).toBe(3);
+  });
+
+  it('opens a DM by name: the same room for both, followed by each, and unknown names refused', async () => {
+    const a = client('alice');
+    const b = client('bob');
+    const added = vi.fn();
+    b.socket.on('roomadded', added);
+    a.socket.start();
+    b.socket.start();
+    await waitFor(() => expect([a.socket.lastSeq('lobby'), b.socket.lastSeq('lobby')]).toEqual([0, 0]));
+    const joined = await a.socket.openDm('bob');
+    const id = joined.room.id;
+    expect(id).toMatch(/^d[0-9a-f]{31}$/);
+    expect(joined.room).toMatchObject({ private: true, name: 'alice, bob', dm: [{ id: 'u-alice', name: 'alice' }, { id: 'u-bob', name: 'bob' }] });
+    expect(a.socket.followedRooms()).toContain(id);
+    await waitFor(() => expect(added).toHaveBeenCalledWith({ room: expect.objectContaining({ id }), by: { id: 'u-alice', name: 'alice' } }));
+    await waitFor(() => expect(b.socket.lastSeq(id)).toBe(0));
+    expect((await b.socket.openDm('alice')).room.id).toBe(id);
+    await expect(a.socket.openDm('nobody')).rejects.toMatchObject({ code: 'unknown_user' });
+    await expect(a.socket.openDm('alice')).rejects.toMatchObject({ code: 'bad_request' });
+    const c = client('carol');
+    c.socket.start();
+    await expect(c.socket.join(id)).rejects.toMatchObject({ code: 'room_not_found' });
+  });
+});
+
 describe('sessions the server ends', () => {
   /** Everything the user could see go wrong: failed sends, errors, failed joins. */
   function troubles(h: Harness) {
