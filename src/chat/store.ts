@@ -2,8 +2,8 @@
  * The chat's state, framework-free: it listens to the ChatSocket, keeps one
  * immutable snapshot, and React reads it through useSyncExternalStore.
  */
-import { DEFAULT_ROOM, DEFAULT_ROOM_NAME, type ChatMessage, type RoomSummary, type UserRef } from '../../amplify/core/protocol';
-import { mergeMessages } from '../realtime/merge';
+import { DEFAULT_ROOM, DEFAULT_ROOM_NAME, LIMITS, type ChatMessage, type MyRoom, type RoomChange, type RoomSummary, type UserRef } from '../../amplify/core/protocol';
+import { applyChanges, mergeMessages } from '../realtime/merge';
 import { ChatError, type ChatSocket, type ClientError, type ConnectionState, type CreateRoomRequest } from '../realtime/socket';
 
 export const TYPING_TTL_MS = 4_000;
@@ -44,7 +44,22 @@ export interface RoomView {
   pending: readonly PendingMessage[];
   members: readonly UserRef[];
   typing: readonly TypingUser[];
+  /**
+   * Messages from others you have not seen: the server's count (from sync,
+   * join and read, at most LIMITS.unreadMax), plus those that arrived live
+   * while you were not looking. 0 for the room you are looking at.
+   */
   unread: number;
+  /** The server's read marker: seqs up to here were read (on any of your devices). */
+  lastRead: number;
+  /**
+   * `lastRead` as it was when the room was opened with unread messages: draw
+   * "New messages" above the first message from others with a seq above it.
+   * Undefined when it was opened with nothing unread.
+   */
+  dividerAt?: number;
+  /** A direct-message room: the other person. */
+  dm?: UserRef;
   hasOlder: boolean;
   loadingOlder: boolean;
   /** Why you cannot post here, when you cannot. */
@@ -70,12 +85,35 @@ export interface ChatState {
 
 export type ChatSocketLike = Pick<
   ChatSocket,
-  'on' | 'start' | 'stop' | 'join' | 'leave' | 'createRoom' | 'listRooms' | 'loadOlder' | 'typing' | 'sendMessage' | 'retry' | 'discard' | 'state' | 'connection'
+  | 'on'
+  | 'start'
+  | 'stop'
+  | 'join'
+  | 'leave'
+  | 'focus'
+  | 'createRoom'
+  | 'openDm'
+  | 'listRooms'
+  | 'loadOlder'
+  | 'typing'
+  | 'sendMessage'
+  | 'editMessage'
+  | 'deleteMessage'
+  | 'markRead'
+  | 'retry'
+  | 'discard'
+  | 'state'
+  | 'connection'
 >;
 
-const emptyRoom = (id: string, summary?: RoomSummary): RoomView => ({
+/** The other person in a DM room (the one who is not `me`). */
+const dmPeer = (summary: RoomSummary | undefined, me: UserRef): UserRef | undefined =>
+  summary?.dm ? (summary.dm.find((u) => u.id !== me.id) ?? summary.dm[0]) : undefined;
+
+const emptyRoom = (id: string, me: UserRef, summary?: RoomSummary): RoomView => ({
   id,
   summary,
+  dm: dmPeer(summary, me),
   followed: false,
   loaded: false,
   messages: [],
@@ -83,9 +121,13 @@ const emptyRoom = (id: string, summary?: RoomSummary): RoomView => ({
   members: [],
   typing: [],
   unread: 0,
+  lastRead: 0,
   hasOlder: false,
   loadingOlder: false,
 });
+
+/** The tab is shown. Outside a browser (tests, no DOM) nothing hides it. */
+const pageVisible = (): boolean => typeof document === 'undefined' || document.visibilityState === 'visible';
 
 const preview = (text: string) => (text.length > 140 ? `${text.slice(0, 140)}…` : text);
 
@@ -95,6 +137,11 @@ export class ChatStore {
   private unsubscribe: (() => void)[] = [];
   private typingTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly storageKey: string;
+  /**
+   * Per room, the seq up to which the server's unread count already covers
+   * messages: those up to it are not counted again when catch-up delivers them.
+   */
+  private readonly counted = new Map<string, number>();
 
   private readonly storage: Pick<Storage, 'getItem' | 'setItem'> | undefined;
   private readonly typingTtlMs: number;
@@ -110,7 +157,7 @@ export class ChatStore {
     const saved = this.load();
     const followed = saved.rooms.length ? saved.rooms : [DEFAULT_ROOM];
     const rooms: Record<string, RoomView> = {};
-    for (const id of followed) rooms[id] = { ...emptyRoom(id), followed: true, label: saved.labels[id] ?? (id === DEFAULT_ROOM ? LOBBY_LABEL : undefined) };
+    for (const id of followed) rooms[id] = { ...emptyRoom(id, me), followed: true, label: saved.labels[id] ?? (id === DEFAULT_ROOM ? LOBBY_LABEL : undefined) };
     const current = saved.current && rooms[saved.current] ? saved.current : followed[0]!;
     this.state = { me, connection: socket.state, current, rooms, directory: [], directoryLoaded: false, announcement: '' };
   }
@@ -130,7 +177,7 @@ export class ChatStore {
   }
 
   private updateRoom(id: string, fn: (room: RoomView) => RoomView | Partial<RoomView>): void {
-    const prev = this.state.rooms[id] ?? emptyRoom(id, this.state.directory.find((r) => r.id === id));
+    const prev = this.state.rooms[id] ?? emptyRoom(id, this.state.me, this.state.directory.find((r) => r.id === id));
     const patch = fn(prev);
     const next = { ...prev, ...patch };
     this.set({ rooms: { ...this.state.rooms, [id]: next } });
@@ -146,10 +193,24 @@ export class ChatStore {
         if (connection === 'online') void this.refreshRooms();
       }),
       s.on('joined', (e) => {
-        this.updateRoom(e.room.id, () => ({ summary: e.room, followed: true, members: e.members, blocked: undefined }));
+        this.updateRoom(e.room.id, () => ({ ...this.summaryPatch(e.room), followed: true, members: e.members, blocked: undefined }));
+        this.serverCount(e.room.id, e.room.lastSeq, e.lastRead, e.unread);
         this.upsertDirectory(e.room);
         this.save();
       }),
+      s.on('synced', ({ rooms }) => {
+        for (const room of rooms) this.onMyRoom(room);
+        this.save();
+      }),
+      s.on('roomadded', ({ room, by }) => {
+        this.onMyRoom(room);
+        this.save();
+        if (by && by.id !== this.state.me.id) this.set({ announcement: `${by.name} added you to ${roomTitle(this.state.rooms[room.id], room.id)}.` });
+      }),
+      s.on('roomremoved', ({ room }) => this.onRoomRemoved(room)),
+      s.on('roomcreated', ({ room }) => this.upsertDirectory(room)),
+      s.on('read', (e) => this.onRead(e.room, e.seq, e.unread)),
+      s.on('changes', (e) => this.onChanges(e.room, e.changes)),
       s.on('joinfailed', ({ room, error }) => {
         this.updateRoom(room, () => ({ followed: false, blocked: error.message }));
         this.save();
@@ -169,7 +230,22 @@ export class ChatStore {
       s.on('rooms', (rooms) => this.set({ directory: rooms, directoryLoaded: true })),
       s.on('error', (error) => this.set({ notice: error.message })),
     );
+    // Coming back to the tab (or window) is opening the room again: mark it read, place the divider.
+    if (typeof document !== 'undefined') {
+      const back = () => {
+        if (pageVisible()) this.look('open');
+      };
+      document.addEventListener('visibilitychange', back);
+      globalThis.addEventListener?.('focus', back);
+      this.unsubscribe.push(() => {
+        document.removeEventListener('visibilitychange', back);
+        globalThis.removeEventListener?.('focus', back);
+      });
+    }
+    // Followed rooms from the last session are only a first paint: the server's sync says which are yours.
     s.start(Object.values(this.state.rooms).filter((r) => r.followed).map((r) => r.id));
+    s.focus(this.state.current);
+    this.look('open');
   }
 
   dispose(): void {
@@ -180,13 +256,20 @@ export class ChatStore {
 
   // ------------------------------------------------------------ actions
 
-  /** Opens a room, joining it first if it is not followed yet. */
+  /**
+   * Opens a room, joining it first if it is not followed yet. Opening it with
+   * unread messages places the "New messages" divider at its read marker.
+   */
   select(id: string): void {
     const room = this.state.rooms[id];
+    // Opening the room already open (e.g. coming back to the tab) is not a new visit: the divider stays.
+    const again = id === this.state.current;
     this.set({ current: id });
-    this.updateRoom(id, () => ({ unread: 0 }));
+    if (!again) this.updateRoom(id, () => ({ dividerAt: undefined }));
     this.save();
+    this.socket.focus(id);
     if (!room?.followed) void this.join(id);
+    this.look('open');
   }
 
   async join(id: string): Promise<void> {
@@ -203,7 +286,7 @@ export class ChatStore {
   /** Leaves a room and, if it was open, goes back to the lobby, as Slack does: a room you left is not one you are in. */
   async leave(id: string): Promise<void> {
     const title = roomTitle(this.state.rooms[id], id);
-    this.updateRoom(id, () => ({ followed: false, members: [], typing: [], blocked: `You left ${title}. Join it again to post.` }));
+    this.updateRoom(id, () => ({ followed: false, members: [], typing: [], unread: 0, blocked: `You left ${title}. Join it again to post.` }));
     if (this.state.current === id && id !== DEFAULT_ROOM) this.select(DEFAULT_ROOM);
     this.set({ announcement: `You left ${title}.` });
     this.save();
@@ -233,6 +316,32 @@ export class ChatStore {
     }
     this.select(id);
     return id;
+  }
+
+  /**
+   * Opens the direct-message room with this chat name (creating it if need
+   * be) and selects it; resolves to its id. Throws ChatError (e.g.
+   * unknown_user, bad_request for yourself) for the form to show.
+   */
+  async openDm(name: string): Promise<string> {
+    const { room } = await this.socket.openDm(name);
+    this.select(room.id);
+    return room.id;
+  }
+
+  /**
+   * Replaces the text of your message. The new text shows once the server
+   * confirms it (its reply arrives as a `changes` event, before this
+   * resolves). Throws ChatError: the text rules as for a send, forbidden,
+   * message_not_found…
+   */
+  async editMessage(room: string, seq: number, text: string): Promise<void> {
+    await this.socket.editMessage(room, seq, text);
+  }
+
+  /** Deletes your message, leaving a tombstone, once the server confirms it (as editMessage). Throws ChatError. */
+  async deleteMessage(room: string, seq: number): Promise<void> {
+    await this.socket.deleteMessage(room, seq);
   }
 
   async refreshRooms(): Promise<void> {
@@ -300,6 +409,9 @@ export class ChatStore {
 
   private onMessages(id: string, incoming: ChatMessage[], source: 'live' | 'initial' | 'catchup' | 'older', hasMore?: boolean): void {
     const { me, current } = this.state;
+    const looking = this.looking(id);
+    const counted = this.counted.get(id) ?? 0;
+    if (source !== 'older') this.counted.set(id, Math.max(counted, ...incoming.map((m) => m.seq)));
     this.updateRoom(id, (r) => {
       const messages = mergeMessages(r.messages, incoming);
       const patch: Partial<RoomView> = { messages };
@@ -307,7 +419,9 @@ export class ChatStore {
       if (source === 'older') patch.hasOlder = hasMore ?? false;
       const fromOthers = source === 'live' || source === 'catchup' ? incoming.filter((m) => m.senderId !== me.id) : [];
       if (fromOthers.length) {
-        if (id !== current || (typeof document !== 'undefined' && document.hidden)) patch.unread = r.unread + fromOthers.length;
+        // Only what the server's count did not include yet (catch-up brings back what it counted).
+        const uncounted = fromOthers.filter((m) => m.seq > Math.max(counted, r.lastRead) && !m.deleted).length;
+        if (!looking && uncounted) patch.unread = Math.min(LIMITS.unreadMax, r.unread + uncounted);
         const senders = new Set(fromOthers.map((m) => m.senderId));
         patch.typing = r.typing.filter((t) => !senders.has(t.user.id));
       }
@@ -323,7 +437,87 @@ export class ChatStore {
       const last = incoming.filter((m) => m.senderId !== me.id).at(-1);
       if (last) this.set({ announcement: `${last.senderName}: ${preview(last.text)}` });
     }
+    if (looking) this.look('update');
     this.syncTitle();
+  }
+
+  /** Edits and deletes: each replaces the text of the message it targets, if that is loaded. */
+  private onChanges(id: string, changes: readonly RoomChange[]): void {
+    const room = this.state.rooms[id];
+    if (!room) return;
+    const messages = applyChanges(room.messages, changes);
+    if (messages !== room.messages) this.updateRoom(id, () => ({ messages }));
+  }
+
+  /** A room of this user's with its read position (from sync or roomadded): followed. */
+  private onMyRoom(room: MyRoom): void {
+    this.updateRoom(room.id, () => ({ ...this.summaryPatch(room), followed: true, blocked: undefined }));
+    this.serverCount(room.id, room.lastSeq, room.lastRead, room.unread);
+    this.upsertDirectory(stripRead(room));
+  }
+
+  /** The room is no longer yours (left on another device, or removed): as leave, and out of it if it was open. */
+  private onRoomRemoved(id: string): void {
+    const title = roomTitle(this.state.rooms[id], id);
+    this.updateRoom(id, () => ({ followed: false, members: [], typing: [], unread: 0, blocked: `You are no longer in ${title}. Join it again to post.` }));
+    if (this.state.current === id && id !== DEFAULT_ROOM) {
+      this.select(DEFAULT_ROOM);
+      this.set({ notice: `You are no longer in ${title}.`, announcement: `You are no longer in ${title}.` });
+    }
+    this.save();
+    this.syncTitle();
+  }
+
+  /** The read marker moved (here or on another device). */
+  private onRead(id: string, seq: number, unread: number): void {
+    const room = this.state.rooms[id];
+    if (!room) return;
+    // Whatever is shown now was there when the server counted, or is about to be marked read.
+    this.counted.set(id, Math.max(this.counted.get(id) ?? 0, room.messages.at(-1)?.seq ?? 0));
+    this.updateRoom(id, (r) => ({ lastRead: Math.max(r.lastRead, seq), unread: this.looking(id) ? 0 : unread }));
+    if (this.looking(id)) this.look('update');
+    this.syncTitle();
+  }
+
+  /** The server's unread count and read marker for a room, as of its `lastSeq`. */
+  private serverCount(id: string, lastSeq: number, lastRead: number, unread: number): void {
+    this.counted.set(id, Math.max(this.counted.get(id) ?? 0, lastSeq));
+    const looking = this.looking(id);
+    this.updateRoom(id, (r) => ({
+      lastRead: Math.max(r.lastRead, lastRead),
+      unread: looking ? 0 : unread,
+      // Opened before the count arrived (a reload): the divider goes where the server says reading stopped.
+      ...(looking && unread > 0 && r.dividerAt === undefined ? { dividerAt: Math.max(r.lastRead, lastRead) } : {}),
+    }));
+    if (looking) this.look('update');
+    this.syncTitle();
+  }
+
+  /** You are looking at this room: it is open, followed, and the tab is visible. */
+  private looking(id: string): boolean {
+    return id === this.state.current && this.state.rooms[id]?.followed === true && pageVisible();
+  }
+
+  /**
+   * The current room is being looked at: nothing in it is unread, and the
+   * server hears so (read up to the newest message shown). `open` (select,
+   * back to the tab) with unread messages first places the divider.
+   */
+  private look(reason: 'open' | 'update'): void {
+    const id = this.state.current;
+    const room = this.state.rooms[id];
+    if (!room || !this.looking(id)) return;
+    if (room.unread > 0) {
+      // Back after being away, the divider moves to where reading stopped; otherwise an earlier one stays.
+      this.updateRoom(id, (r) => ({ unread: 0, dividerAt: reason === 'open' || r.dividerAt === undefined ? r.lastRead : r.dividerAt }));
+      this.syncTitle();
+    }
+    const newest = room.messages.at(-1)?.seq;
+    if (newest !== undefined && newest > room.lastRead) this.socket.markRead(id, newest);
+  }
+
+  private summaryPatch(summary: RoomSummary): Pick<RoomView, 'summary' | 'dm'> {
+    return { summary: stripRead(summary), dm: dmPeer(summary, this.state.me) };
   }
 
   private onAck(e: { room: string; clientMsgId: string; seq: number; id: string; ts: number }): void {
@@ -403,15 +597,25 @@ export class ChatStore {
   }
 }
 
+/** A room's summary without the reader's fields a MyRoom adds, as the directory and headers hold it. */
+function stripRead(room: RoomSummary): RoomSummary {
+  const { id, name, private: isPrivate, createdBy, lastSeq, dm } = room;
+  return { id, name, private: isPrivate, createdBy, lastSeq, ...(dm ? { dm } : {}) };
+}
+
 function errorText(err: unknown): string {
   if (err instanceof ChatError) return err.message;
   return err instanceof Error ? err.message : String(err);
 }
 
-/** A room's name and privacy: the server's summary, else what the last session remembered. */
-export const roomLabelOf = (room: RoomView | undefined): RoomLabel | undefined => room?.summary ?? room?.label;
+/**
+ * A room's name and privacy: the server's summary, else what the last
+ * session remembered. A DM is named by the other person.
+ */
+export const roomLabelOf = (room: RoomView | undefined): RoomLabel | undefined =>
+  room?.dm ? { name: room.dm.name, private: true } : (room?.summary ?? room?.label);
 
-/** How a room is named in text: "#name" for public rooms, the bare name for private ones (drawn with a lock). */
+/** How a room is named in text: "#name" for public rooms, the bare name for private ones and DMs (the other person's name). */
 export const roomTitle = (room: RoomView | undefined, id: string): string => {
   const label = roomLabelOf(room);
   return (label?.private ? '' : '#') + (label?.name ?? id);

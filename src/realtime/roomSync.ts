@@ -1,24 +1,26 @@
 /**
- * One followed room: joined on the current socket or not, and complete up to
- * which seq. It joins (again after every reconnect), loads the newest page
- * when first opened, catches up from its last seq, and fills seq gaps from
- * history, so the app is handed every message once.
+ * One followed room: seated on the current socket or not, and complete up to
+ * which seq. It is seated by the socket's `sync` (or by a joinroom when the
+ * app asks for it), loads the newest page when first opened, catches up from
+ * its last seq, and fills seq gaps from history, so the app is handed every
+ * message once. Edits and deletes take seqs of their own: they count as seen
+ * like messages, so they never look like a gap.
  */
-import { LIMITS, type ChatMessage, type ClientActionInput, type EventOf, type ServerEventType } from '../../amplify/core/protocol';
+import { LIMITS, type ChatMessage, type ClientActionInput, type EventOf, type MyRoom, type RoomChange, type ServerEventType } from '../../amplify/core/protocol';
 import { SeqTracker } from './sequence';
 import { ChatError, type ChatSocketEvents } from './types';
 
 /**
- * idle: not joined on this socket, and not asking (offline, or the socket is new);
+ * idle: not seated on this socket, and not asking (offline, or the socket is new);
  * joining: a joinroom is on the wire;
  * backoff: a join timed out and waits before it is asked again;
- * joined: the server fans the room out to this socket, and its outbox may drain.
+ * joined: seated (by `sync` or a joinroom): the server fans the room out to this socket, and its outbox may drain.
  */
 export type JoinState = 'idle' | 'joining' | 'backoff' | 'joined';
 /** At most one history request per room at a time: the newest page, or a catch-up page after the last seq. */
 export type FetchState = 'idle' | 'newest' | 'after';
 
-type RoomEvent = 'joined' | 'messages' | 'reset' | 'error';
+type RoomEvent = 'joined' | 'messages' | 'changes' | 'reset' | 'error';
 
 export interface RoomHost {
   /** Sends a request the client reissues itself after a reconnect. */
@@ -26,7 +28,7 @@ export interface RoomHost {
   isOpen(): boolean;
   emit<K extends RoomEvent>(type: K, payload: ChatSocketEvents[K]): void;
   retryDelay(attempt: number): number;
-  /** The room is joined: its outbox may drain. */
+  /** The room is seated: its outbox and read marker may go. */
   onJoined(room: string): void;
   /** The server refused the join for good (deleted, or access lost). */
   onRefused(room: string, error: ChatError): void;
@@ -50,6 +52,15 @@ export class RoomSync {
   readonly tracker = new SeqTracker();
   /** The latest `joined` reply, for callers asking to join a room already joined. */
   last: EventOf<'joined'> | undefined;
+  /**
+   * The app asked to join (join(), a roomadded) and no reply has confirmed it
+   * yet: a room the server's list lacks is joined, not dropped.
+   */
+  requested = false;
+  /** A `joined` reply (with the members list) arrived on this socket; a room seated by `sync` has none yet. */
+  private fresh = false;
+  /** A joinroom for a seated room's members is on the wire. */
+  private asking = false;
   /** No longer followed: late replies are ignored. */
   private closed = false;
   /** Catch-up rounds in a row that made no progress, for the hole backoff. */
@@ -61,6 +72,8 @@ export class RoomSync {
   private gapTimer?: ReturnType<typeof setTimeout>;
   private joinTimer?: ReturnType<typeof setTimeout>;
   private waiters: { resolve: (e: EventOf<'joined'>) => void; reject: (e: ChatError) => void }[] = [];
+  /** Edits and deletes waiting for the room to be seated (the server refuses them otherwise). */
+  private seatWaiters: { resolve: () => void; reject: (e: ChatError) => void }[] = [];
 
   constructor(
     readonly id: string,
@@ -72,21 +85,46 @@ export class RoomSync {
     return this.state === 'joined';
   }
 
-  /** Resolves with the next `joined` reply, or at once when already joined. */
+  /** Resolves with the next `joined` reply, or at once when one arrived on this socket. The caller decides when to join(). */
   waitJoined(): Promise<EventOf<'joined'>> {
-    if (this.joined && this.last) return Promise.resolve(this.last);
-    const joined = new Promise<EventOf<'joined'>>((resolve, reject) => this.waiters.push({ resolve, reject }));
-    this.join();
-    return joined;
+    if (this.joined && this.fresh && this.last) return Promise.resolve(this.last);
+    return new Promise<EventOf<'joined'>>((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
-  /** Asks to join, unless it is joined, asking, backing off, or there is no socket. */
+  /** Resolves once the room is seated on an open socket: what an edit or delete needs. */
+  waitSeated(): Promise<void> {
+    if (this.joined && this.host.isOpen()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => this.seatWaiters.push({ resolve, reject }));
+  }
+
+  /**
+   * Asks to join, unless it is asking, backing off, or there is no socket. A
+   * room seated by `sync` is asked once per socket too, for its members list
+   * (joinroom is idempotent on the server).
+   */
   join(): void {
-    if (this.state !== 'idle' || !this.host.isOpen()) return;
+    if (!this.host.isOpen()) return;
+    if (this.state === 'joined') return this.askMembers();
+    if (this.state !== 'idle') return;
     this.state = 'joining';
     this.host.request({ action: 'joinroom', room: this.id }, 'joined').then(
       () => (this.joinTimeouts = 0),
       (err: unknown) => this.joinFailed(err),
+    );
+  }
+
+  private askMembers(): void {
+    if (this.fresh || this.asking) return;
+    this.asking = true;
+    this.host.request({ action: 'joinroom', room: this.id }, 'joined').then(
+      () => (this.asking = false),
+      (err: unknown) => {
+        this.asking = false;
+        const error = err instanceof ChatError ? err : new ChatError('internal', String(err));
+        // Only the members list was missing: a transient failure leaves the room as it is, a refusal ends it.
+        if (this.closed || ['disconnected', 'stopped', 'timeout'].includes(error.code)) return;
+        this.host.onRefused(this.id, error);
+      },
     );
   }
 
@@ -98,25 +136,45 @@ export class RoomSync {
 
   /** A `joined` reply for this room, whoever asked for it. */
   onJoined(event: EventOf<'joined'>): void {
+    this.last = event;
+    this.fresh = true;
+    this.host.emit('joined', event);
+    this.seated(event.room.lastSeq);
+    for (const w of this.waiters.splice(0)) w.resolve(event);
+  }
+
+  /** `sync` seated this socket in the room: as a join, less the members list, which a join() asks for. */
+  onSynced(room: MyRoom): void {
+    this.seated(room.lastSeq);
+    if (this.waiters.length) this.askMembers();
+  }
+
+  /** Seated on this socket, the room complete up to `lastSeq` once caught up. */
+  private seated(lastSeq: number): void {
     clearTimeout(this.joinTimer);
     this.joinTimer = undefined;
     this.state = 'joined';
-    this.last = event;
-    this.host.emit('joined', event);
+    this.requested = false;
     const { tracker } = this;
-    if (tracker.contiguous !== undefined && event.room.lastSeq - tracker.contiguous > this.opts.maxCatchUp) {
+    if (tracker.contiguous !== undefined && lastSeq - tracker.contiguous > this.opts.maxCatchUp) {
       tracker.reset();
       this.host.emit('reset', { room: this.id });
     }
-    tracker.noteExists(event.room.lastSeq);
+    tracker.noteExists(lastSeq);
     if (tracker.contiguous === undefined) this.fetchNewest();
     else this.catchUp();
     this.host.onJoined(this.id);
-    for (const w of this.waiters.splice(0)) w.resolve(event);
+    for (const w of this.seatWaiters.splice(0)) w.resolve();
   }
 
   onLiveMessage(msg: ChatMessage): void {
     if (this.tracker.accept(msg.seq)) this.host.emit('messages', { room: this.id, messages: [msg], source: 'live' });
+    this.watchGap();
+  }
+
+  /** A live edit or delete (or the reply to our own): its seq is seen like a message's. */
+  onLiveChange(change: RoomChange): void {
+    if (this.tracker.accept(change.seq)) this.host.emit('changes', { room: this.id, changes: [change], source: 'live' });
     this.watchGap();
   }
 
@@ -130,7 +188,15 @@ export class RoomSync {
   disconnected(): void {
     this.state = 'idle';
     this.fetch = 'idle';
+    this.fresh = false;
+    this.asking = false;
     this.clearTimers();
+  }
+
+  /** The client stopped: nothing waiting for a seat will get one. */
+  stopped(error: ChatError): void {
+    this.disconnected();
+    for (const w of this.seatWaiters.splice(0)) w.reject(error);
   }
 
   /** No longer followed: stop every timer and fail whoever waits for the join. */
@@ -138,6 +204,7 @@ export class RoomSync {
     this.closed = true;
     this.clearTimers();
     for (const w of this.waiters.splice(0)) w.reject(error);
+    for (const w of this.seatWaiters.splice(0)) w.reject(error);
   }
 
   private clearTimers(): void {
@@ -175,12 +242,19 @@ export class RoomSync {
   }
 
   /**
-   * Takes a history page's messages and its skipped seqs (numbers that will
-   * never hold a message) into the tracker; returns the messages not seen before.
+   * Takes a history page's messages, its skipped seqs (numbers that will never
+   * hold a message) and its changes into the tracker; returns the messages and
+   * changes not seen before. The page's messages already show its changes.
    */
-  private acceptPage(page: EventOf<'history'>): ChatMessage[] {
+  private acceptPage(page: EventOf<'history'>): { messages: ChatMessage[]; changes: RoomChange[] } {
     for (const seq of page.skipped ?? []) this.tracker.accept(seq);
-    return page.messages.filter((m) => this.tracker.accept(m.seq));
+    const changes = (page.changes ?? []).filter((c) => this.tracker.accept(c.seq));
+    return { messages: page.messages.filter((m) => this.tracker.accept(m.seq)), changes };
+  }
+
+  /** After the page's messages, so a change to a message of an earlier page finds it loaded. */
+  private emitChanges(changes: RoomChange[], source: 'initial' | 'catchup'): void {
+    if (changes.length) this.host.emit('changes', { room: this.id, changes, source });
   }
 
   private fetchNewest(): void {
@@ -193,11 +267,12 @@ export class RoomSync {
         this.fetch = 'idle';
         this.fetchFailures = 0;
         // Complete from just below this page; a hole inside it (a send still being written) stays open until filled.
-        const lowest = Math.min(page.messages[0]?.seq ?? Infinity, ...(page.skipped ?? []));
+        const lowest = Math.min(page.messages[0]?.seq ?? Infinity, ...(page.skipped ?? []), ...(page.changes ?? []).map((c) => c.seq));
         this.tracker.setBase(Number.isFinite(lowest) ? lowest - 1 : page.lastSeq);
         const fresh = this.acceptPage(page);
         this.tracker.noteExists(page.lastSeq);
-        this.host.emit('messages', { room: this.id, messages: fresh, source: 'initial', hasMore: page.hasMore });
+        this.host.emit('messages', { room: this.id, messages: fresh.messages, source: 'initial', hasMore: page.hasMore });
+        this.emitChanges(fresh.changes, 'initial');
         this.catchUp();
       })
       .catch((err: unknown) => this.fetchFailed(err, () => this.fetchNewest()));
@@ -217,7 +292,8 @@ export class RoomSync {
         this.fetchFailures = 0;
         const fresh = this.acceptPage(page);
         tracker.noteExists(page.lastSeq);
-        if (fresh.length) this.host.emit('messages', { room: this.id, messages: fresh, source: 'catchup' });
+        if (fresh.messages.length) this.host.emit('messages', { room: this.id, messages: fresh.messages, source: 'catchup' });
+        this.emitChanges(fresh.changes, 'catchup');
         const progressed = (tracker.contiguous ?? 0) > from;
         if (progressed) this.stalls = 0;
         if (page.hasMore || progressed) return this.catchUp();

@@ -1,12 +1,13 @@
 /**
  * Parley's realtime client: the chat protocol on top of a self-healing
- * ReconnectingSocket. A thin coordinator of four small state machines, each
- * in its own file: requests (requests.ts), per-room join and catch-up
- * (roomSync.ts), the bounded outbox of unacknowledged messages (outbox.ts)
- * and the typing throttle (typingThrottle.ts). Together they queue while
- * offline, send each room's messages one at a time with an idempotency key,
- * re-join and catch up after a reconnect, and fill seq gaps from history, so
- * the app sees every message once.
+ * ReconnectingSocket. A thin coordinator of five small state machines, each
+ * in its own file: requests (requests.ts), per-room seating and catch-up
+ * (roomSync.ts), the bounded outbox of unacknowledged messages (outbox.ts),
+ * read markers (readMarker.ts) and the typing throttle (typingThrottle.ts).
+ * Together they queue while offline, send each room's messages one at a time
+ * with an idempotency key, re-seat every room with one `sync` after a
+ * reconnect and catch up, and fill seq gaps from history, so the app sees
+ * every message (and every edit and delete) once.
  */
 import {
   DEFAULT_ROOM,
@@ -17,6 +18,8 @@ import {
   type ErrorCode,
   type EventOf,
   type MessageTextProblem,
+  type MyRoom,
+  type RoomChange,
   type RoomSummary,
   type ServerEvent,
   type ServerEventType,
@@ -25,6 +28,7 @@ import { backoffDelay, DEFAULT_BACKOFF } from './backoff';
 import { ReconnectingSocket, type ReconnectingSocketOptions } from './connection';
 import { Emitter } from './emitter';
 import { Outbox, type Outgoing } from './outbox';
+import { ReadMarker } from './readMarker';
 import { RequestTracker, type RequestOptions } from './requests';
 import { RoomSync, type RoomHost } from './roomSync';
 import { TypingThrottle } from './typingThrottle';
@@ -41,7 +45,7 @@ export interface ChatSocketOptions extends ReconnectingSocketOptions {
   gapGraceMs?: number;
   /** Size of the newest page loaded when a room is first opened. */
   pageSize?: number;
-  /** Room-list pages to follow; the server sends about 100 rooms a page. */
+  /** Room-list and sync pages to follow; the server sends about 100 rooms a page. */
   maxRoomPages?: number;
   /** Further behind than this after a reconnect, and the room starts afresh from its newest page. */
   maxCatchUp?: number;
@@ -95,14 +99,36 @@ function checkFrame(frame: string): string {
 
 const stopped = () => new ChatError('stopped', 'The chat connection was closed.');
 
+/** A `sync` that goes unanswered is asked again (backing off) this often before the client falls back to joining room by room. */
+const MAX_SYNC_RETRIES = 5;
+
+/** The change a `change` frame carries, without its envelope. */
+function changeOf(e: EventOf<'change'>): RoomChange {
+  const { room, seq, target, ts, senderId } = e;
+  return e.kind === 'edit' ? { kind: 'edit', room, seq, target, text: e.text, ts, senderId } : { kind: 'delete', room, seq, target, ts, senderId };
+}
+
+/** One connection's `sync`: which rooms were followed when it began, and which the server has listed so far. */
+interface SyncRun {
+  candidates: ReadonlySet<string>;
+  seen: Set<string>;
+}
+
 export class ChatSocket extends Emitter<ChatSocketEvents> {
   readonly connection: ReconnectingSocket;
   private readonly rooms = new Map<string, RoomSync>();
+  private readonly reads = new Map<string, ReadMarker>();
   private readonly requests: RequestTracker;
   private readonly outbox: Outbox;
   private readonly typingThrottle: TypingThrottle;
   private readonly roomHost: RoomHost;
   private running = false;
+  /** The sync of the open socket, until its last page; rooms wait for it rather than join one by one. */
+  private syncRun: SyncRun | undefined;
+  private syncTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The room the app shows: it is joined for its members list, not only seated. */
+  private focused: string | undefined;
+  private readonly retryDelay: (attempt: number, hintMs?: number) => number;
   private readonly opts: Required<Omit<ChatSocketOptions, keyof ReconnectingSocketOptions>>;
 
   constructor(opts: ChatSocketOptions) {
@@ -124,6 +150,7 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
     // Retries back off with the same jitter source as reconnects, so tests can fix it.
     const random = opts.random ?? Math.random;
     const retryDelay = (attempt: number, hintMs?: number) => hintMs ?? backoffDelay(attempt, DEFAULT_BACKOFF, random);
+    this.retryDelay = retryDelay;
     this.connection = new ReconnectingSocket(opts);
     const send = (frame: string) => this.connection.send(frame);
     this.requests = new RequestTracker({ send, newId: this.opts.newId, timeoutMs: this.opts.requestTimeoutMs, retryDelay, maxQueued: this.opts.maxQueuedRequests });
@@ -141,7 +168,10 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
       isOpen: () => this.connection.isOpen,
       emit: (type, payload) => this.emit(type, payload),
       retryDelay: (attempt) => retryDelay(attempt),
-      onJoined: (room) => this.outbox.pump(room),
+      onJoined: (room) => {
+        this.outbox.pump(room);
+        this.reads.get(room)?.pump();
+      },
       onRefused: (room, error) => {
         const sync = this.rooms.get(room);
         if (sync) this.forget(sync, error);
@@ -158,7 +188,12 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
     return this.connection.state;
   }
 
-  /** Starts connecting; the lobby is followed from the start, as the server seats everyone there. */
+  /**
+   * Starts connecting. `rooms` are the rooms followed last time, shown until
+   * the server's `sync` says which are this user's: those it does not list
+   * are dropped (`roomremoved`), and those it lists are followed too. The
+   * lobby is followed unless left out, as the server seats everyone there.
+   */
   start(rooms: readonly string[] = [DEFAULT_ROOM]): void {
     if (this.running) return;
     this.running = true;
@@ -168,9 +203,10 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
 
   stop(): void {
     this.running = false;
+    this.endSyncRun();
     this.connection.stop();
     this.requests.stop(stopped());
-    for (const sync of this.rooms.values()) sync.disconnected();
+    for (const sync of this.rooms.values()) sync.stopped(stopped());
     this.outbox.stop();
   }
 
@@ -186,9 +222,16 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
 
   // ------------------------------------------------------------ rooms
 
-  /** Follows a room: joins it now or on the next connection, and keeps it joined across reconnects. */
+  /**
+   * Follows a room: joins it now or on the next connection (which makes you a
+   * member of a public room), and keeps it seated across reconnects.
+   */
   join(room: string): Promise<EventOf<'joined'>> {
-    return this.ensureRoom(room).waitJoined();
+    const sync = this.ensureRoom(room);
+    const joined = sync.waitJoined();
+    if (!sync.joined) sync.requested = true;
+    this.seat(sync);
+    return joined;
   }
 
   async leave(room: string): Promise<void> {
@@ -197,6 +240,37 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
     this.forget(sync, new ChatError('not_joined', `You left #${room}.`));
     if (!this.connection.isOpen) return;
     await this.request({ action: 'leaveroom', room }, 'left').catch(() => undefined);
+  }
+
+  /**
+   * The room the app shows now (undefined: none). It is joined once per
+   * socket for its members list, which `sync` does not carry.
+   */
+  focus(room: string | undefined): void {
+    this.focused = room;
+    const sync = room === undefined ? undefined : this.rooms.get(room);
+    if (sync?.joined) sync.join();
+  }
+
+  /**
+   * You have seen `room` up to `seq`. Coalesced: one `read` in flight per
+   * room, the latest wish sent when it is answered, nothing at or below what
+   * the server already holds; kept for the next socket while offline.
+   */
+  markRead(room: string, seq: number): void {
+    if (!this.rooms.has(room)) return;
+    this.marker(room).mark(seq);
+  }
+
+  /** The server's read marker for a followed room, as last heard. */
+  lastRead(room: string): number | undefined {
+    return this.rooms.has(room) ? (this.reads.get(room)?.acked ?? 0) : undefined;
+  }
+
+  /** Opens (creating if need be) the direct-message room with this chat name, and follows it. Rejects with `unknown_user`, for one. */
+  openDm(name: string): Promise<EventOf<'joined'>> {
+    // The room's id is fixed by the pair, so asking again after a dropped socket opens the same room.
+    return this.request({ action: 'opendm', user: name }, 'joined', { resend: true });
   }
 
   /** Creates a room and joins it; the reply's `room.id` is the room's id (for a private room, made by the server). */
@@ -258,6 +332,21 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
     return clientMsgId;
   }
 
+  /**
+   * Replaces the text of your message at `seq`; resolves with the change (its
+   * own seq), which also arrives as a `changes` event. Checked like a send first.
+   */
+  editMessage(room: string, seq: number, text: string): Promise<RoomChange> {
+    const problem = messageTextProblem(text);
+    if (problem) return Promise.reject(new ChatError(problem.code, textProblemSentence(problem)));
+    return this.change(room, { action: 'editmessage', room, seq, message: text });
+  }
+
+  /** Deletes your message at `seq`, leaving a tombstone; resolves with the change, as editMessage. */
+  deleteMessage(room: string, seq: number): Promise<RoomChange> {
+    return this.change(room, { action: 'deletemessage', room, seq });
+  }
+
   /** Sends a failed message again, with its original clientMsgId so it cannot land twice. */
   retry(clientMsgId: string): void {
     this.outbox.retry(clientMsgId, (room) => this.rooms.has(room));
@@ -283,21 +372,131 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
     return sync;
   }
 
+  private marker(room: string): ReadMarker {
+    let marker = this.reads.get(room);
+    if (!marker) {
+      marker = new ReadMarker({
+        send: (seq) => this.request({ action: 'read', room, seq }, 'read', { reissued: true }).then((e) => e.seq),
+        canSend: () => this.rooms.get(room)?.joined === true && this.connection.isOpen,
+      });
+      this.reads.set(room, marker);
+    }
+    return marker;
+  }
+
   /** Stops following a room: its queued messages fail with `error`, and so does anyone waiting for its join. */
   private forget(sync: RoomSync, error: ChatError): void {
     this.rooms.delete(sync.id);
+    this.reads.delete(sync.id);
     this.outbox.dropRoom(sync.id, { code: error.code, message: error.message });
     sync.close(error);
   }
 
+  /** Joins a room now, unless this socket's sync is still to say whether it is seated already. */
+  private seat(sync: RoomSync): void {
+    if (this.syncRun && !sync.joined) return;
+    sync.join();
+  }
+
+  /** Edits and deletes go once the room is seated: the server refuses them from a socket not in it. */
+  private async change(room: string, action: ClientActionInput): Promise<RoomChange> {
+    const sync = this.rooms.get(room);
+    if (!sync) throw new ChatError('not_joined', `Join #${room} to change messages in it.`);
+    if (!this.running) throw stopped();
+    await sync.waitSeated();
+    try {
+      return changeOf(await this.request(action, 'change'));
+    } catch (err) {
+      // The server lost this socket's seat: take it again, so the next try works.
+      if (err instanceof ChatError && err.code === 'not_joined') this.rooms.get(room)?.rejoin();
+      throw err;
+    }
+  }
+
   private onOpen(): void {
-    for (const sync of this.rooms.values()) sync.join();
-    // Every connection starts seated in the lobby; step out if this user left it.
-    if (!this.rooms.has(DEFAULT_ROOM)) this.request({ action: 'leaveroom', room: DEFAULT_ROOM }, 'left', { reissued: true }).catch(() => undefined);
+    this.syncRun = { candidates: new Set(this.rooms.keys()), seen: new Set() };
+    this.syncPage(this.syncRun, undefined, 0, 0);
     this.requests.flush();
   }
 
+  /** Asks for one page of this user's rooms, which seats this socket in each; retries an unanswered one, backing off. */
+  private syncPage(run: SyncRun, cursor: string | undefined, page: number, attempt: number): void {
+    this.request({ action: 'sync', ...(cursor ? { cursor } : {}) }, 'synced', { reissued: true }).then(
+      (res) => {
+        if (this.syncRun !== run) return;
+        this.onSynced(run, res.rooms);
+        if (res.nextCursor && page + 1 < this.opts.maxRoomPages) return this.syncPage(run, res.nextCursor, page + 1, 0);
+        this.endSync(run, res.nextCursor === undefined);
+      },
+      (err: unknown) => {
+        if (this.syncRun !== run) return;
+        const code = err instanceof ChatError ? err.code : 'internal';
+        // A dropped socket syncs again on the next one.
+        if (code === 'disconnected' || code === 'stopped') return;
+        if (code === 'timeout' && attempt < MAX_SYNC_RETRIES) {
+          this.syncTimer = setTimeout(() => {
+            this.syncTimer = undefined;
+            if (this.syncRun === run) this.syncPage(run, cursor, page, attempt + 1);
+          }, this.retryDelay(attempt));
+          return;
+        }
+        // Refused for good: join room by room as before, and drop nothing on a list never seen whole.
+        this.endSync(run, false);
+      },
+    );
+  }
+
+  /** One page: its rooms are seated on this socket now, the ones not followed yet too (they are this user's). */
+  private onSynced(run: SyncRun, rooms: readonly MyRoom[]): void {
+    const seated: MyRoom[] = [];
+    for (const room of rooms) {
+      run.seen.add(room.id);
+      let sync = this.rooms.get(room.id);
+      if (!sync && room.id === DEFAULT_ROOM) {
+        // The lobby seats everyone; this client left it, so step out again.
+        this.leaveLobby();
+        continue;
+      }
+      sync ??= this.ensureRoom(room.id);
+      this.marker(room.id).acknowledged(room.lastRead);
+      sync.onSynced(room);
+      seated.push(room);
+    }
+    this.emit('synced', { rooms: seated });
+    this.focus(this.focused);
+  }
+
+  /**
+   * The sync is over. After a whole list, a room followed when it began that
+   * the server did not list is no longer this user's and is dropped; rooms
+   * asked for since are joined.
+   */
+  private endSync(run: SyncRun, complete: boolean): void {
+    this.endSyncRun();
+    for (const sync of [...this.rooms.values()]) {
+      if (sync.joined || run.seen.has(sync.id)) continue;
+      if (complete && run.candidates.has(sync.id) && !sync.requested) {
+        this.forget(sync, new ChatError('room_not_found', `You are no longer in #${sync.id}.`));
+        this.emit('roomremoved', { room: sync.id });
+      } else sync.join();
+    }
+    if (!run.seen.has(DEFAULT_ROOM) && !this.rooms.has(DEFAULT_ROOM)) this.leaveLobby();
+    this.focus(this.focused);
+  }
+
+  private endSyncRun(): void {
+    this.syncRun = undefined;
+    clearTimeout(this.syncTimer);
+    this.syncTimer = undefined;
+  }
+
+  /** Every connection starts seated in the lobby (and `sync` seats it again); step out, as this client left it. */
+  private leaveLobby(): void {
+    this.request({ action: 'leaveroom', room: DEFAULT_ROOM }, 'left', { reissued: true }).catch(() => undefined);
+  }
+
   private onClose(): void {
+    this.endSyncRun();
     this.requests.disconnected();
     for (const sync of this.rooms.values()) sync.disconnected();
     // The unacked head goes again after the re-join; its clientMsgId makes that safe.
@@ -331,8 +530,24 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
         this.requests.answer(event);
         return;
       case 'history':
+      case 'synced':
       case 'pong':
         this.requests.answer(event);
+        return;
+      case 'change':
+        // Our own edit's reply is also the change itself: seen like any other.
+        this.requests.answer(event);
+        this.rooms.get(event.room)?.onLiveChange(changeOf(event));
+        return;
+      case 'read':
+        this.requests.answer(event);
+        return this.onRead(event);
+      case 'roomadded':
+        return this.onRoomAdded(event);
+      case 'roomremoved':
+        return this.onRoomRemoved(event.room);
+      case 'roomcreated':
+        this.emit('roomcreated', { room: event.room });
         return;
       case 'error':
         return this.onError(event);
@@ -341,10 +556,38 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
 
   private onJoined(event: EventOf<'joined'>): void {
     const id = event.room.id;
-    // A room this client just created is followed from its first reply, whatever id the server gave it.
-    const creating = event.reqId !== undefined && this.requests.actionOf(event.reqId) === 'createroom';
-    const sync = this.rooms.get(id) ?? (creating ? this.ensureRoom(id) : undefined);
-    sync?.onJoined(event);
+    // A room this client just created or opened is followed from its first reply, whatever id the server gave it.
+    const action = event.reqId === undefined ? undefined : this.requests.actionOf(event.reqId);
+    const sync = this.rooms.get(id) ?? (action === 'createroom' || action === 'opendm' ? this.ensureRoom(id) : undefined);
+    if (!sync) return;
+    this.marker(id).acknowledged(event.lastRead);
+    sync.onJoined(event);
+  }
+
+  private onRead(event: EventOf<'read'>): void {
+    if (!this.rooms.has(event.room)) return;
+    this.marker(event.room).acknowledged(event.seq);
+    this.emit('read', { room: event.room, seq: event.seq, unread: event.unread });
+  }
+
+  /** A room became this user's elsewhere: follow it and take a seat here too. */
+  private onRoomAdded(event: EventOf<'roomadded'>): void {
+    const id = event.room.id;
+    const sync = this.ensureRoom(id);
+    this.marker(id).acknowledged(event.room.lastRead);
+    if (!sync.joined) {
+      sync.requested = true;
+      this.seat(sync);
+    }
+    this.emit('roomadded', { room: event.room, ...(event.by ? { by: event.by } : {}) });
+  }
+
+  /** Left on another socket: the server has unseated this one too. */
+  private onRoomRemoved(room: string): void {
+    const sync = this.rooms.get(room);
+    if (!sync) return;
+    this.forget(sync, new ChatError('not_joined', `You left #${room}.`));
+    this.emit('roomremoved', { room });
   }
 
   private onAck(ack: EventOf<'ack'>): void {

@@ -1,4 +1,4 @@
-import type { ChatMessage, ErrorCode, EventOf, RoomSummary } from '../../amplify/core/protocol';
+import type { ChatMessage, ErrorCode, EventOf, MyRoom, RoomChange, RoomSummary, UserRef } from '../../amplify/core/protocol';
 
 /**
  * connecting: first attempt since start(); online: socket open;
@@ -61,6 +61,25 @@ export interface ChatSocketEvents {
   presence: EventOf<'presence'>;
   typing: EventOf<'typing'>;
   rooms: RoomSummary[];
+  /** One page of this user's rooms, each now seated on this socket, with its read position. */
+  synced: { rooms: MyRoom[] };
+  /** The read position moved: the reply to markRead, or a read on another of this user's sockets. */
+  read: { room: string; seq: number; unread: number };
+  /**
+   * Edits and deletes, from live `change` frames and from history pages.
+   * Apply one to the message at `target` when its seq is above that message's
+   * editSeq; one whose target is not loaded can be dropped (history shows the current text).
+   */
+  changes: { room: string; changes: RoomChange[]; source: MessageSource };
+  /** A room became this user's elsewhere (another tab, an invitation, a DM); it is followed and joined here too. */
+  roomadded: { room: MyRoom; by?: UserRef };
+  /**
+   * The room is no longer followed: left on another socket, or missing from
+   * the server's list of this user's rooms after a reconnect (membership ended).
+   */
+  roomremoved: { room: string };
+  /** Someone created a public room. */
+  roomcreated: { room: RoomSummary };
   /** Server errors tied to nothing the client tracks. */
   error: ClientError;
 }

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../../amplify/core/protocol';
 import { backoffDelay } from '../../src/realtime/backoff';
-import { mergeMessages } from '../../src/realtime/merge';
+import { applyChanges, mergeMessages } from '../../src/realtime/merge';
 import { SeqTracker } from '../../src/realtime/sequence';
 
 const msg = (seq: number): ChatMessage => ({ room: 'r', seq, id: `id${seq}`, senderId: 'u', senderName: 'u', text: `t${seq}`, ts: seq });
@@ -43,6 +43,53 @@ describe('mergeMessages', () => {
         expect(mergeMessages(existing, [])).toBe(existing);
       }),
     );
+  });
+});
+
+describe('edits and deletes', () => {
+  const edited = (seq: number, editSeq: number): ChatMessage => ({ ...msg(seq), text: `e${editSeq}`, editSeq, editedAt: editSeq });
+  const deleted = (seq: number, editSeq: number): ChatMessage => ({ ...msg(seq), text: '', deleted: true, editSeq, editedAt: editSeq });
+
+  it('lets a copy edited later replace the one held, never an older one, and a delete is final', () => {
+    const held = [msg(1), edited(2, 10), msg(3)];
+    const later = mergeMessages(held, [edited(2, 12)]);
+    expect(later.map((m) => m.text)).toEqual(['t1', 'e12', 't3']);
+    expect(mergeMessages(later, [edited(2, 11), msg(2)])).toBe(later);
+    const gone = mergeMessages(later, [deleted(3, 13)]);
+    expect(gone[2]).toMatchObject({ deleted: true, text: '' });
+    // Nothing brings a deleted message back, not even an edit with a higher seq.
+    expect(mergeMessages(gone, [edited(3, 99)])).toBe(gone);
+  });
+
+  it('ends at the newest copy of each seq whatever order the copies come in', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 0, max: 20 })), { maxLength: 40 }), (copies) => {
+        const all = copies.map(([seq, e]) => (e === 0 ? msg(seq) : edited(seq, e)));
+        let one: readonly ChatMessage[] = [];
+        for (const m of all) one = mergeMessages(one, [m]);
+        const batch = mergeMessages([], all);
+        for (const list of [one, batch]) {
+          for (const m of list) {
+            const best = Math.max(0, ...all.filter((x) => x.seq === m.seq).map((x) => x.editSeq ?? 0));
+            expect(m.editSeq ?? 0).toBe(best);
+          }
+        }
+      }),
+    );
+  });
+
+  it('applies a change only when its seq is above the message\'s editSeq, and drops one whose target is not loaded', () => {
+    const list = [msg(1), edited(2, 10)];
+    const change = (kind: 'edit' | 'delete', seq: number, target: number) =>
+      kind === 'edit' ? { kind, room: 'r', seq, target, text: `c${seq}`, ts: seq, senderId: 'u' } : { kind, room: 'r', seq, target, ts: seq, senderId: 'u' };
+    expect(applyChanges(list, [change('edit', 9, 2)])).toBe(list);
+    expect(applyChanges(list, [change('edit', 5, 7)])).toBe(list);
+    const out = applyChanges(list, [change('edit', 11, 1), change('delete', 12, 2), change('edit', 13, 2)]);
+    expect(out).toEqual([
+      { ...msg(1), text: 'c11', editSeq: 11, editedAt: 11 },
+      { ...msg(2), text: '', deleted: true, editSeq: 12, editedAt: 12 },
+    ]);
+    expect(list[0]!.text).toBe('t1');
   });
 });
 

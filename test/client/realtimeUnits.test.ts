@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { EventOf } from '../../amplify/core/protocol';
 import { MAX_RETRIES } from '../../src/realtime/backoff';
 import { Outbox } from '../../src/realtime/outbox';
+import { ReadMarker } from '../../src/realtime/readMarker';
 import { RequestTracker } from '../../src/realtime/requests';
 import { TypingThrottle } from '../../src/realtime/typingThrottle';
 import { ChatError, type ClientError } from '../../src/realtime/types';
@@ -183,5 +184,63 @@ describe('TypingThrottle', () => {
     expect(th.take('a', 3_000)).toBe(true);
     th.reset('a');
     expect(th.take('a', 3_001)).toBe(true);
+  });
+});
+
+describe('ReadMarker', () => {
+  function marker(open = () => true) {
+    const sent: number[] = [];
+    const replies: { resolve: (stored: number) => void; reject: (e: ChatError) => void }[] = [];
+    const m = new ReadMarker({
+      send: (seq) => {
+        sent.push(seq);
+        return new Promise<number>((resolve, reject) => replies.push({ resolve, reject }));
+      },
+      canSend: open,
+    });
+    return { m, sent, replies };
+  }
+
+  it('keeps one read in flight and only the latest wish behind it', async () => {
+    const { m, sent, replies } = marker();
+    m.mark(3);
+    m.mark(5);
+    m.mark(4);
+    m.mark(9);
+    expect(sent).toEqual([3]);
+    replies.shift()!.resolve(3);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sent).toEqual([3, 9]);
+    // The server may hold more than was asked (another device read further): that counts as acknowledged.
+    replies.shift()!.resolve(12);
+    await vi.advanceTimersByTimeAsync(0);
+    m.mark(11);
+    expect(sent).toEqual([3, 9]);
+    expect(m.acked).toBe(12);
+  });
+
+  it('waits while the room cannot take it, keeps a wish a dropped socket lost, and drops one the server refused', async () => {
+    let open = false;
+    const { m, sent, replies } = marker(() => open);
+    m.mark(4);
+    expect(sent).toEqual([]);
+    open = true;
+    m.pump();
+    expect(sent).toEqual([4]);
+    replies.shift()!.reject(new ChatError('disconnected', 'gone'));
+    await vi.advanceTimersByTimeAsync(0);
+    m.pump();
+    expect(sent).toEqual([4, 4]);
+    replies.shift()!.reject(new ChatError('bad_request', 'past the end'));
+    await vi.advanceTimersByTimeAsync(0);
+    m.pump();
+    expect(sent).toEqual([4, 4]);
+    // A read heard from elsewhere covers a wish not sent yet.
+    open = false;
+    m.mark(6);
+    m.acknowledged(7);
+    open = true;
+    m.pump();
+    expect(sent).toEqual([4, 4]);
   });
 });

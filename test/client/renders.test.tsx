@@ -72,7 +72,8 @@ describe('ChatLayout slices', () => {
   let store: ChatStore;
   beforeEach(async () => {
     server = await FakeChatServer.start();
-    server.room('random');
+    // Bob's rooms are his by membership now: the sync drops a followed room that is not.
+    server.room('random', 'random', false, ['bob']);
     bob = harness(server, 'bob');
     bob.socket.start(['lobby', 'random']);
     await waitFor(() => expect(bob.socket.state).toBe('online'));

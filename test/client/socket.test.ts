@@ -46,15 +46,15 @@ async function barrier(h: Harness, user = 'alice'): Promise<void> {
 }
 
 describe('ChatSocket against a real WebSocket server', () => {
-  it('connects with a freshly resolved URL, joins the lobby and loads its newest page', async () => {
+  it('connects with a freshly resolved URL, syncs its rooms and loads the lobby\'s newest page', async () => {
     for (const i of range(1, 60)) server.post('lobby', 'bob', `old ${i}`);
     const a = client();
-    const joined = vi.fn();
-    a.socket.on('joined', joined);
+    const synced = vi.fn();
+    a.socket.on('synced', synced);
     a.socket.start();
     await waitFor(() => expect(a.seqs('lobby')).toEqual(range(11, 60)));
     expect(a.states).toEqual(['connecting', 'online']);
-    expect(joined).toHaveBeenCalledWith(expect.objectContaining({ room: expect.objectContaining({ id: 'lobby', lastSeq: 60 }) }));
+    expect(synced).toHaveBeenCalledWith({ rooms: [expect.objectContaining({ id: 'lobby', lastSeq: 60, lastRead: 60, unread: 0 })] });
     expect(a.socket.lastSeq('lobby')).toBe(60);
     expect(a.urlCalls()).toBe(1);
     // Older pages on demand, and they say when the beginning is reached.
@@ -265,7 +265,7 @@ describe('ChatSocket against a real WebSocket server', () => {
   });
 
   it('joins again when the server says not_joined, then resends the refused message once', async () => {
-    server.room('random', 'Random');
+    server.room('random', 'Random', false, ['alice']);
     const a = client();
     const failed = vi.fn();
     a.socket.on('sendfailed', failed);
@@ -414,18 +414,64 @@ describe('ChatSocket against a real WebSocket server', () => {
     expect(server.connects).toBeGreaterThanOrEqual(2);
   });
 
-  it('re-joins every followed room after reconnecting and keeps messages flowing in each', async () => {
-    server.room('random', 'Random');
+  it('re-seats every room with one sync per connection, not a joinroom per room, and keeps messages flowing in each', async () => {
+    for (const id of ['random', 'rust', 'zebra']) server.room(id, id, false, ['alice']);
     const a = client();
-    a.socket.start(['lobby', 'random']);
-    await waitFor(() => expect(a.socket.lastSeq('random')).toBe(0));
+    a.socket.start(['lobby', 'random', 'rust', 'zebra']);
+    await waitFor(() => expect(a.socket.lastSeq('zebra')).toBe(0));
     server.drop();
     await waitFor(() => expect(server.connects).toBe(2));
     await waitFor(() => expect(a.socket.state).toBe('online'));
-    const joinsOf = (room: string) => server.log.filter((l) => l.action.action === 'joinroom' && l.action.room === room);
-    await waitFor(() => expect(joinsOf('random')).toHaveLength(2));
+    await waitFor(() => expect(server.log.filter((l) => l.action.action === 'sync')).toHaveLength(2));
     server.post('random', 'bob', 'still here');
+    server.post('zebra', 'bob', 'here too');
     await waitFor(() => expect(a.seqs('random')).toEqual([1]));
+    await waitFor(() => expect(a.seqs('zebra')).toEqual([1]));
+    await barrier(a);
+    // Each connection: one sync (no cursor: one page holds them all), and no per-room joins at all.
+    const frames = server.log.filter((l) => l.user === 'alice' && ['sync', 'joinroom'].includes(l.action.action)).map((l) => l.action);
+    expect(frames).toEqual([expect.objectContaining({ action: 'sync' }), expect.objectContaining({ action: 'sync' })]);
+    expect(frames.some((f) => 'cursor' in f && f.cursor !== undefined)).toBe(false);
+  });
+
+  it('follows sync pages, seats every room on them, and catches each one up from its last seq', async () => {
+    const ids = range(1, 7).map((i) => `r${i}`);
+    for (const id of ids) server.room(id, id, false, ['alice']);
+    server.syncPerPage = 3;
+    const a = client();
+    a.socket.start(['lobby', ...ids]);
+    await waitFor(() => expect(ids.map((id) => a.socket.lastSeq(id))).toEqual(ids.map(() => 0)));
+    server.post('r2', 'bob', 'seen live');
+    await waitFor(() => expect(a.seqs('r2')).toEqual([1]));
+    server.refuse = true;
+    server.drop();
+    await waitFor(() => expect(a.socket.state).toBe('reconnecting'));
+    server.post('r2', 'bob', 'missed');
+    server.post('r7', 'bob', 'missed too');
+    server.refuse = false;
+    await waitFor(() => expect(a.seqs('r2')).toEqual([1, 2]));
+    await waitFor(() => expect(a.seqs('r7')).toEqual([1]));
+    // 8 rooms at 3 a page: 3 sync frames per connection, the later ones with the cursor they were given.
+    const syncs = server.log.filter((l) => l.action.action === 'sync').map((l) => ('cursor' in l.action ? l.action.cursor : undefined));
+    expect(syncs).toEqual([undefined, 'r2', 'r5', undefined, 'r2', 'r5']);
+    // The synced room catches up from its last seq, as after a join.
+    const after = server.log.filter((l) => l.action.action === 'history' && l.action.room === 'r2' && l.action.after !== undefined);
+    expect(after.at(-1)?.action).toMatchObject({ after: 1 });
+    expect(server.log.some((l) => l.action.action === 'joinroom')).toBe(false);
+    expect(deliveredOnce(a, 'r2')).toBe(true);
+  });
+
+  it('follows rooms the server lists that were not followed here, and asks members only of the focused room', async () => {
+    server.room('random', 'Random', false, ['alice']);
+    server.room('elsewhere', 'Elsewhere', false, ['alice']);
+    const a = client();
+    a.socket.focus('random');
+    a.socket.start(['lobby']);
+    await waitFor(() => expect(a.socket.followedRooms()).toEqual(['lobby', 'elsewhere', 'random']));
+    await waitFor(() => expect(server.log.filter((l) => l.action.action === 'joinroom').map((l) => l.action)).toEqual([expect.objectContaining({ room: 'random' })]));
+    // The focused room's joinroom went after the sync that seated it.
+    const order = server.log.filter((l) => l.user === 'alice').map((l) => l.action.action);
+    expect(order.indexOf('sync')).toBeLessThan(order.indexOf('joinroom'));
   });
 
   it('starts a room afresh when it fell too far behind to catch up', async () => {
@@ -442,17 +488,35 @@ describe('ChatSocket against a real WebSocket server', () => {
     expect(reset).toHaveBeenCalledWith({ room: 'lobby' });
   });
 
-  it('drops a room it may no longer see, and says so', async () => {
+  it('drops a followed room the server no longer lists as yours, and says so', async () => {
     server.room('secret', 'Secret', true, ['alice']);
+    server.room('open', 'Open', false, ['alice']);
     const a = client();
-    const joinfailed = vi.fn();
-    a.socket.on('joinfailed', joinfailed);
-    a.socket.start(['lobby', 'secret']);
+    const removed = vi.fn();
+    a.socket.on('roomremoved', removed);
+    a.socket.start(['lobby', 'secret', 'open', 'forgotten']);
+    // A room remembered from last time that is not yours at all goes at the first sync.
+    await waitFor(() => expect(removed).toHaveBeenCalledWith({ room: 'forgotten' }));
     await waitFor(() => expect(a.socket.lastSeq('secret')).toBe(0));
     server.rooms.get('secret')!.members.clear();
+    server.rooms.get('open')!.members.clear();
     server.drop();
-    await waitFor(() => expect(joinfailed).toHaveBeenCalledWith({ room: 'secret', error: expect.objectContaining({ code: 'room_not_found' }) }));
+    await waitFor(() => expect(removed).toHaveBeenCalledTimes(3));
+    expect(removed.mock.calls.map((c) => (c[0] as { room: string }).room).sort()).toEqual(['forgotten', 'open', 'secret']);
     expect(a.socket.followedRooms()).toEqual(['lobby']);
+    // Dropped, not joined again: joining would make you a member of the public one anew.
+    expect(server.log.some((l) => l.action.action === 'joinroom')).toBe(false);
+    await expect(a.socket.editMessage('open', 1, 'x')).rejects.toMatchObject({ code: 'not_joined' });
+  });
+
+  it('joins a room asked for while offline even though the sync does not list it yet', async () => {
+    server.room('random', 'Random');
+    const a = client();
+    const joined = a.socket.join('random');
+    a.socket.start();
+    await expect(joined).resolves.toMatchObject({ type: 'joined', room: expect.objectContaining({ id: 'random' }) });
+    expect(server.rooms.get('random')!.members.has('alice')).toBe(true);
+    expect(a.socket.followedRooms().sort()).toEqual(['lobby', 'random']);
   });
 
   it('follows the room list across pages and announces it once, whole', async () => {
@@ -506,6 +570,199 @@ describe('ChatSocket against a real WebSocket server', () => {
   });
 });
 
+describe('rooms that follow the account, read markers, edits and DMs', () => {
+  it('follows a room added on another socket and seats it with a joinroom; stops when it is left there', async () => {
+    server.room('random', 'Random');
+    const one = client('alice');
+    const two = client('alice');
+    const added = vi.fn();
+    const removed = vi.fn();
+    two.socket.on('roomadded', added);
+    two.socket.on('roomremoved', removed);
+    one.socket.start();
+    two.socket.start();
+    await waitFor(() => expect([one.socket.lastSeq('lobby'), two.socket.lastSeq('lobby')]).toEqual([0, 0]));
+    await one.socket.join('random');
+    await waitFor(() => expect(added).toHaveBeenCalledWith({ room: expect.objectContaining({ id: 'random', lastRead: 0, unread: 0 }) }));
+    // The second socket took a seat itself: it gets the room live.
+    await waitFor(() => expect(server.log.filter((l) => l.action.action === 'joinroom' && l.action.room === 'random')).toHaveLength(2));
+    await waitFor(() => expect(two.socket.lastSeq('random')).toBe(0));
+    server.post('random', 'bob', 'to both');
+    await waitFor(() => expect(two.seqs('random')).toEqual([1]));
+    await one.socket.leave('random');
+    await waitFor(() => expect(removed).toHaveBeenCalledWith({ room: 'random' }));
+    expect(two.socket.followedRooms()).toEqual(['lobby']);
+    expect(server.rooms.get('random')!.members.has('alice')).toBe(false);
+  });
+
+  it('follows a room someone invites you to, and hears of new public rooms', async () => {
+    const a = client('alice');
+    const b = client('bob');
+    const added = vi.fn();
+    const created = vi.fn();
+    b.socket.on('roomadded', added);
+    b.socket.on('roomcreated', created);
+    a.socket.start();
+    b.socket.start();
+    await waitFor(() => expect([a.socket.state, b.socket.state]).toEqual(['online', 'online']));
+    await waitFor(() => expect(b.socket.lastSeq('lobby')).toBe(0));
+    const plans = (await a.socket.createRoom({ private: true, name: 'Plans', invite: ['bob'] })).room.id;
+    await waitFor(() => expect(added).toHaveBeenCalledWith({ room: expect.objectContaining({ id: plans, name: 'Plans' }), by: { id: 'u-alice', name: 'alice' } }));
+    await waitFor(() => expect(b.socket.lastSeq(plans)).toBe(0));
+    await a.socket.createRoom({ room: 'open', name: 'Open' });
+    await waitFor(() => expect(created).toHaveBeenCalledWith({ room: expect.objectContaining({ id: 'open', name: 'Open' }) }));
+    // A public room someone else made is not yours until you join it.
+    expect(b.socket.followedRooms()).not.toContain('open');
+  });
+
+  it('counts change seqs as seen: an edit between messages opens no gap', async () => {
+    const a = client();
+    a.socket.start();
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(0));
+    const changes: unknown[] = [];
+    a.socket.on('changes', (e) => changes.push(e));
+    server.post('lobby', 'bob', 'one');
+    server.change('lobby', 1, 'one, edited');
+    server.post('lobby', 'bob', 'three');
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(3));
+    await barrier(a);
+    expect(changes).toEqual([{ room: 'lobby', source: 'live', changes: [expect.objectContaining({ kind: 'edit', seq: 2, target: 1, text: 'one, edited' })] }]);
+    // Without the change counted, seq 2 would look missing and be fetched.
+    expect(server.log.filter((l) => l.action.action === 'history' && l.action.after !== undefined)).toHaveLength(0);
+  });
+
+  it('fetches a change lost in fan-out like a lost message, and hands it over from the history page', async () => {
+    const a = client();
+    a.socket.start();
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(0));
+    const changes: { source: string; seqs: number[] }[] = [];
+    a.socket.on('changes', (e) => changes.push({ source: e.source, seqs: e.changes.map((c) => c.seq) }));
+    server.changeFilter = (_c, to) => to.name !== 'alice';
+    server.post('lobby', 'bob', 'one');
+    server.change('lobby', 1);
+    server.post('lobby', 'bob', 'three');
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(3));
+    expect(changes).toEqual([{ source: 'catchup', seqs: [2] }]);
+    expect(a.seqs('lobby')).toEqual([1, 3]);
+  });
+
+  it('edits and deletes your own message: the reply is the change, others get it live, and refusals are typed', async () => {
+    const a = client('alice');
+    const b = client('bob');
+    a.socket.start();
+    b.socket.start();
+    await waitFor(() => expect([a.socket.lastSeq('lobby'), b.socket.lastSeq('lobby')]).toEqual([0, 0]));
+    const bobs: unknown[] = [];
+    b.socket.on('changes', (e) => bobs.push(...e.changes));
+    const acked = new Promise<number>((resolve) => a.socket.on('ack', (e) => resolve(e.seq)));
+    a.socket.sendMessage('lobby', 'tpyo');
+    const seq = await acked;
+    await expect(a.socket.editMessage('lobby', seq, 'typo')).resolves.toEqual({ kind: 'edit', room: 'lobby', seq: 2, target: seq, text: 'typo', ts: expect.any(Number), senderId: 'u-alice' });
+    await expect(a.socket.deleteMessage('lobby', seq)).resolves.toMatchObject({ kind: 'delete', seq: 3, target: seq });
+    await waitFor(() => expect(bobs).toEqual([expect.objectContaining({ kind: 'edit', seq: 2 }), expect.objectContaining({ kind: 'delete', seq: 3 })]));
+    expect(server.messages('lobby')[0]).toMatchObject({ text: '', deleted: true, editSeq: 3 });
+    // Our own change seqs count as seen from the replies: the room is complete past them (the message itself comes by catch-up, as after any ack).
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(3));
+    expect(a.seqs('lobby')).toEqual([seq]);
+    await expect(a.socket.editMessage('lobby', seq, 'again')).rejects.toMatchObject({ code: 'message_not_found' });
+    server.post('lobby', 'carol', 'theirs');
+    await expect(a.socket.deleteMessage('lobby', 4)).rejects.toMatchObject({ code: 'forbidden' });
+    // The send text rules, locally, before anything goes.
+    const sent = server.log.length;
+    await expect(a.socket.editMessage('lobby', 4, '   ')).rejects.toMatchObject({ code: 'empty' });
+    await expect(a.socket.editMessage('lobby', 4, 'x'.repeat(LIMITS.maxTextChars + 1))).rejects.toMatchObject({ code: 'text_too_long' });
+    expect(server.log.length).toBe(sent);
+  });
+
+  it('waits for the room to be seated before sending an edit asked for offline', async () => {
+    const a = client();
+    a.socket.start();
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(0));
+    const acked = new Promise<number>((resolve) => a.socket.on('ack', (e) => resolve(e.seq)));
+    a.socket.sendMessage('lobby', 'before');
+    const seq = await acked;
+    server.refuse = true;
+    server.drop();
+    await waitFor(() => expect(a.socket.state).toBe('reconnecting'));
+    const edit = a.socket.editMessage('lobby', seq, 'after');
+    server.refuse = false;
+    await expect(edit).resolves.toMatchObject({ kind: 'edit', text: 'after' });
+    const order = server.log.filter((l) => l.user === 'alice').map((l) => l.action.action);
+    expect(order.lastIndexOf('sync')).toBeLessThan(order.indexOf('editmessage'));
+  });
+
+  it('marks read coalesced: one read in flight per room, the latest wish next, nothing at or below the server marker', async () => {
+    for (const i of range(1, 10)) server.post('lobby', 'bob', `m${i}`);
+    const a = client();
+    const reads: { seq: number; unread: number }[] = [];
+    a.socket.on('read', (e) => reads.push({ seq: e.seq, unread: e.unread }));
+    a.socket.start();
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(10));
+    // Alice met the lobby at seq 10: that is her marker already, so marking it sends nothing.
+    expect(a.socket.lastRead('lobby')).toBe(10);
+    for (const i of range(11, 15)) server.post('lobby', 'bob', `m${i}`);
+    await waitFor(() => expect(a.socket.lastSeq('lobby')).toBe(15));
+    server.holdReads = true;
+    a.socket.markRead('lobby', 10);
+    a.socket.markRead('lobby', 12);
+    a.socket.markRead('lobby', 13);
+    a.socket.markRead('lobby', 14);
+    a.socket.markRead('lobby', 13);
+    await barrier(a);
+    const sentReads = () => server.log.filter((l) => l.action.action === 'read').map((l) => ('seq' in l.action ? l.action.seq : -1));
+    expect(sentReads()).toEqual([12]);
+    server.releaseReads();
+    await waitFor(() => expect(sentReads()).toEqual([12, 14]));
+    await waitFor(() => expect(reads).toEqual([{ seq: 12, unread: 3 }, { seq: 14, unread: 1 }]));
+    expect(a.socket.lastRead('lobby')).toBe(14);
+    a.socket.markRead('lobby', 14);
+    a.socket.markRead('lobby', 11);
+    await barrier(a);
+    expect(sentReads()).toEqual([12, 14]);
+  });
+
+  it('tells every socket of the user where reading stopped', async () => {
+    server.room('random', 'Random', false, ['alice']);
+    for (const i of range(1, 3)) server.post('random', 'bob', `m${i}`);
+    const one = client('alice');
+    const two = client('alice');
+    const synced = vi.fn();
+    const reads = vi.fn();
+    two.socket.on('synced', synced);
+    two.socket.on('read', reads);
+    one.socket.start();
+    two.socket.start();
+    await waitFor(() => expect(synced).toHaveBeenCalledWith({ rooms: [expect.objectContaining({ id: 'lobby' }), expect.objectContaining({ id: 'random', lastRead: 0, unread: 3 })] }));
+    await waitFor(() => expect(one.socket.lastSeq('random')).toBe(3));
+    one.socket.markRead('random', 3);
+    await waitFor(() => expect(reads).toHaveBeenCalledWith({ room: 'random', seq: 3, unread: 0 }));
+    expect(two.socket.lastRead('random')).toBe(3);
+  });
+
+  it('opens a DM by name: the same room for both, followed by each, and unknown names refused', async () => {
+    const a = client('alice');
+    const b = client('bob');
+    const added = vi.fn();
+    b.socket.on('roomadded', added);
+    a.socket.start();
+    b.socket.start();
+    await waitFor(() => expect([a.socket.lastSeq('lobby'), b.socket.lastSeq('lobby')]).toEqual([0, 0]));
+    const joined = await a.socket.openDm('bob');
+    const id = joined.room.id;
+    expect(id).toMatch(/^d[0-9a-f]{31}$/);
+    expect(joined.room).toMatchObject({ private: true, name: 'alice, bob', dm: [{ id: 'u-alice', name: 'alice' }, { id: 'u-bob', name: 'bob' }] });
+    expect(a.socket.followedRooms()).toContain(id);
+    await waitFor(() => expect(added).toHaveBeenCalledWith({ room: expect.objectContaining({ id }), by: { id: 'u-alice', name: 'alice' } }));
+    await waitFor(() => expect(b.socket.lastSeq(id)).toBe(0));
+    expect((await b.socket.openDm('alice')).room.id).toBe(id);
+    await expect(a.socket.openDm('nobody')).rejects.toMatchObject({ code: 'unknown_user' });
+    await expect(a.socket.openDm('alice')).rejects.toMatchObject({ code: 'bad_request' });
+    const c = client('carol');
+    c.socket.start();
+    await expect(c.socket.join(id)).rejects.toMatchObject({ code: 'room_not_found' });
+  });
+});
+
 describe('sessions the server ends', () => {
   /** Everything the user could see go wrong: failed sends, errors, failed joins. */
   function troubles(h: Harness) {
@@ -548,8 +805,8 @@ describe('sessions the server ends', () => {
     // The lobby was joined again and caught up from its last seq.
     await waitFor(() => expect(a.seqs('lobby')).toEqual([1, 2, 3]));
     expect(deliveredOnce(a, 'lobby')).toBe(true);
-    const joins = server.log.filter((l) => l.user === 'alice' && l.action.action === 'joinroom');
-    expect(joins).toHaveLength(2);
+    const syncs = server.log.filter((l) => l.user === 'alice' && l.action.action === 'sync');
+    expect(syncs).toHaveLength(2);
     const catchUps = server.log.filter((l) => l.user === 'alice' && l.action.action === 'history' && l.action.after !== undefined);
     expect(catchUps[0]?.action).toMatchObject({ after: 1 });
     // Nothing for the user to see but the short reconnect.
@@ -572,7 +829,7 @@ describe('sessions the server ends', () => {
   });
 
   it('session_lost: requests and sends refused by it go again on a new socket, even when the server never closes the old one', async () => {
-    server.room('random');
+    server.room('random', 'random', false, ['alice']);
     server.sessionEndCloseMs = null; // the close is lost: the client must close the socket itself
     const a = client('alice', { closeGraceMs: 100 });
     const seen = troubles(a);
@@ -702,26 +959,57 @@ describe('timing, on fake timers and a scripted socket', () => {
     socket.stop();
   });
 
-  it('asks again for a join that timed out, backing off rather than at once', async () => {
-    let unanswered = 2;
-    const sc = script((action, socket) => {
+  /** A scripted server: lobby-only syncs (the first `unansweredSyncs` ignored), joins (the first `unansweredJoins` of random ignored), empty history. */
+  function roomsScript(opts: { unansweredSyncs?: number; unansweredJoins?: number } = {}) {
+    let syncs = opts.unansweredSyncs ?? 0;
+    let joins = opts.unansweredJoins ?? 0;
+    const summary = (id: string) => ({ id, name: id, private: false, createdBy: 'system', lastSeq: 0 });
+    return script((action, socket) => {
       const reqId = action.reqId;
+      if (action.action === 'sync') {
+        if (syncs-- > 0) return;
+        socket.receive({ type: 'synced', rooms: [{ ...summary('lobby'), lastRead: 0, unread: 0 }], reqId });
+      }
       if (action.action === 'joinroom') {
-        if (action.room === 'random' && unanswered-- > 0) return;
-        const room = { id: action.room, name: action.room, private: false, createdBy: 'system', lastSeq: 0 };
-        socket.receive({ type: 'joined', room, members: [], memberCount: 0, lastRead: 0, unread: 0, reqId });
+        if (action.room === 'random' && joins-- > 0) return;
+        socket.receive({ type: 'joined', room: summary(action.room), members: [], memberCount: 0, lastRead: 0, unread: 0, reqId });
       }
       if (action.action === 'history') socket.receive({ type: 'history', room: action.room, messages: [], skipped: [], changes: [], lastSeq: 0, hasMore: false, reqId });
     });
+  }
+
+  it('asks again for a join that timed out, backing off rather than at once', async () => {
+    const sc = roomsScript({ unansweredJoins: 2 });
     // random: () => 0 makes each backoff its fixed half: 250 ms, then 500 ms.
     const socket = new ChatSocket({ getUrl: () => Promise.resolve('ws://scripted'), createSocket: sc.createSocket, requestTimeoutMs: 50, random: () => 0 });
     const joined = vi.fn();
     socket.on('joined', (e) => joined(e.room.id));
-    socket.start(['lobby', 'random']);
+    socket.start();
+    await vi.advanceTimersByTimeAsync(0);
+    void socket.join('random');
     await vi.advanceTimersByTimeAsync(50 + 250 + 50 + 500);
-    expect(joined.mock.calls).toEqual([['lobby'], ['random']]);
+    expect(joined.mock.calls).toEqual([['random']]);
     const joins = sentOf(sc, 'joinroom').filter((f) => f.action.action === 'joinroom' && f.action.room === 'random');
     expect(joins.map((f) => f.at - joins[0]!.at)).toEqual([0, 50 + 250, 50 + 250 + 50 + 500]);
+    socket.stop();
+  });
+
+  it('asks again for a sync that timed out, backing off, and joins rooms asked for meanwhile only after it', async () => {
+    const sc = roomsScript({ unansweredSyncs: 2 });
+    const socket = new ChatSocket({ getUrl: () => Promise.resolve('ws://scripted'), createSocket: sc.createSocket, requestTimeoutMs: 50, random: () => 0 });
+    const synced = vi.fn();
+    socket.on('synced', (e) => synced(e.rooms.map((r) => r.id)));
+    socket.start();
+    await vi.advanceTimersByTimeAsync(0);
+    void socket.join('random');
+    await vi.advanceTimersByTimeAsync(50 + 250 + 50 + 500);
+    expect(synced.mock.calls).toEqual([[['lobby']]]);
+    const syncs = sentOf(sc, 'sync');
+    expect(syncs.map((f) => f.at - syncs[0]!.at)).toEqual([0, 50 + 250, 50 + 250 + 50 + 500]);
+    // The join waited for the sync (which might have seated it), then went once.
+    const joins = sentOf(sc, 'joinroom');
+    expect(joins.map((f) => f.at - syncs[0]!.at)).toEqual([50 + 250 + 50 + 500]);
+    expect(socket.followedRooms()).toEqual(['lobby', 'random']);
     socket.stop();
   });
 });

@@ -203,3 +203,181 @@ describe('ChatStore', () => {
     expect(room().hasOlder).toBe(false);
   });
 });
+
+describe('ChatStore: rooms, reads, edits and DMs that follow the account', () => {
+  const followed = (s: ChatStore) =>
+    Object.values(s.getSnapshot().rooms)
+      .filter((r) => r.followed)
+      .map((r) => r.id)
+      .sort();
+  const room = (s: ChatStore, id: string) => s.getSnapshot().rooms[id];
+
+  it('follows the account to a fresh store with empty storage, and drops remembered rooms that are not yours', async () => {
+    const first = store('alice');
+    first.start();
+    await waitFor(() => expect(first.getSnapshot().connection).toBe('online'));
+    await first.join('random');
+    const plans = await first.createRoom({ private: true, name: 'Plans', invite: [] });
+    const storage = new MemoryStorage();
+    storage.setItem('parley:u-alice', JSON.stringify({ rooms: ['lobby', 'gone'], current: 'gone', labels: { gone: { name: 'Gone', private: false } } }));
+    server.room('gone', 'Gone');
+    const second = store('alice', storage);
+    // First paint from what this browser remembered...
+    expect(followed(second)).toEqual(['gone', 'lobby']);
+    second.start();
+    // ...then the server's list: every room of the account, and none that is not.
+    await waitFor(() => expect(followed(second)).toEqual(['lobby', plans, 'random'].sort()));
+    expect(room(second, plans)).toMatchObject({ summary: { name: 'Plans', private: true } });
+    expect(second.getSnapshot().current).toBe('lobby');
+    expect(JSON.parse(storage.getItem('parley:u-alice')!)).toMatchObject({ rooms: expect.arrayContaining(['lobby', 'random', plans]) });
+  });
+
+  it('reading on one device clears the unread count on the other', async () => {
+    server.room('news', 'News', false, ['alice']);
+    const phone = store('alice');
+    const laptop = store('alice');
+    phone.start();
+    laptop.start();
+    await waitFor(() => expect([room(phone, 'news')?.loaded, room(laptop, 'news')?.loaded]).toEqual([true, true]));
+    server.post('news', 'bob', 'one');
+    server.post('news', 'bob', 'two');
+    await waitFor(() => expect([room(phone, 'news')?.unread, room(laptop, 'news')?.unread]).toEqual([2, 2]));
+    phone.select('news');
+    expect(room(phone, 'news')?.unread).toBe(0);
+    await waitFor(() => expect(room(laptop, 'news')).toMatchObject({ unread: 0, lastRead: 2 }));
+    expect(server.lastRead('news', 'alice')).toBe(2);
+    // While looking, live messages stay read, here and there.
+    server.post('news', 'bob', 'three');
+    await waitFor(() => expect(server.lastRead('news', 'alice')).toBe(3));
+    await waitFor(() => expect(room(laptop, 'news')).toMatchObject({ unread: 0, lastRead: 3 }));
+    expect(room(phone, 'news')?.unread).toBe(0);
+  });
+
+  it('takes the unread count from the server after a reconnect, without counting the caught-up messages again', async () => {
+    server.room('news', 'News', false, ['alice']);
+    const s = store('alice');
+    s.start();
+    await waitFor(() => expect(room(s, 'news')?.loaded).toBe(true));
+    server.refuse = true;
+    server.drop('alice');
+    await waitFor(() => expect(s.getSnapshot().connection).toBe('reconnecting'));
+    for (const i of range(1, 3)) server.post('news', 'bob', `missed ${i}`);
+    server.refuse = false;
+    await waitFor(() => expect(room(s, 'news')?.messages).toHaveLength(3));
+    await waitFor(() => expect(s.getSnapshot().connection).toBe('online'));
+    expect(room(s, 'news')?.unread).toBe(3);
+    server.post('news', 'bob', 'live');
+    await waitFor(() => expect(room(s, 'news')?.unread).toBe(4));
+  });
+
+  it('places the "New messages" divider where reading stopped when the room was opened with unread messages', async () => {
+    server.room('news', 'News', false, ['alice']);
+    for (const i of range(1, 2)) server.post('news', 'bob', `read ${i}`);
+    server.rooms.get('news')!.reads.set('alice', 2);
+    for (const i of range(3, 5)) server.post('news', 'bob', `new ${i}`);
+    const s = store('alice');
+    s.start();
+    await waitFor(() => expect(room(s, 'news')).toMatchObject({ unread: 3, lastRead: 2, loaded: true }));
+    expect(room(s, 'news')?.dividerAt).toBeUndefined();
+    s.select('news');
+    expect(room(s, 'news')).toMatchObject({ unread: 0, dividerAt: 2 });
+    await waitFor(() => expect(room(s, 'news')?.lastRead).toBe(5));
+    // It stays put while you read on, and goes when you come back with nothing new.
+    server.post('news', 'bob', 'while looking');
+    await waitFor(() => expect(server.lastRead('news', 'alice')).toBe(6));
+    expect(room(s, 'news')?.dividerAt).toBe(2);
+    s.select('lobby');
+    s.select('news');
+    expect(room(s, 'news')?.dividerAt).toBeUndefined();
+
+    // A reload into the room: the divider comes with the server's count, and the room is read at once.
+    s.dispose();
+    server.post('news', 'bob', 'after the reload');
+    const storage = new MemoryStorage();
+    storage.setItem('parley:u-alice', JSON.stringify({ rooms: ['lobby', 'news'], current: 'news', labels: {} }));
+    const again = store('alice', storage);
+    again.start();
+    await waitFor(() => expect(room(again, 'news')).toMatchObject({ unread: 0, dividerAt: 6, loaded: true }));
+    await waitFor(() => expect(server.lastRead('news', 'alice')).toBe(7));
+  });
+
+  it('shows edits and deletes live, and a fresh store loads them from history', async () => {
+    const alice = store('alice');
+    const bob = store('bob');
+    alice.start();
+    bob.start();
+    await waitFor(() => expect([room(alice, 'lobby')?.loaded, room(bob, 'lobby')?.loaded]).toEqual([true, true]));
+    alice.send('tpyo');
+    alice.send('regret');
+    await waitFor(() => expect(room(alice, 'lobby')?.messages.map((m) => m.seq)).toEqual([1, 2]));
+    await waitFor(() => expect(room(bob, 'lobby')?.messages.map((m) => m.text)).toEqual(['tpyo', 'regret']));
+    await alice.editMessage('lobby', 1, 'typo');
+    await alice.deleteMessage('lobby', 2);
+    // Your own change shows once the server confirmed it, when the promise resolves.
+    expect(room(alice, 'lobby')?.messages).toEqual([
+      expect.objectContaining({ seq: 1, text: 'typo', editSeq: 3, editedAt: expect.any(Number) }),
+      expect.objectContaining({ seq: 2, text: '', deleted: true, editSeq: 4 }),
+    ]);
+    await waitFor(() =>
+      expect(room(bob, 'lobby')?.messages).toEqual([
+        expect.objectContaining({ seq: 1, text: 'typo', editSeq: 3 }),
+        expect.objectContaining({ seq: 2, text: '', deleted: true }),
+      ]),
+    );
+    await expect(bob.editMessage('lobby', 1, 'mine now')).rejects.toMatchObject({ code: 'forbidden' });
+    await expect(alice.editMessage('lobby', 1, ' ')).rejects.toMatchObject({ code: 'empty' });
+    const carol = store('carol');
+    carol.start();
+    await waitFor(() => expect(room(carol, 'lobby')?.loaded).toBe(true));
+    expect(room(carol, 'lobby')?.messages).toEqual([
+      expect.objectContaining({ seq: 1, text: 'typo', editSeq: 3 }),
+      expect.objectContaining({ seq: 2, text: '', deleted: true }),
+    ]);
+  });
+
+  it('opens a DM by name, and it appears for the other person live, named after each other', async () => {
+    const alice = store('alice');
+    const bob = store('bob');
+    alice.start();
+    bob.start();
+    await waitFor(() => expect([alice.getSnapshot().connection, bob.getSnapshot().connection]).toEqual(['online', 'online']));
+    await waitFor(() => expect(room(bob, 'lobby')?.loaded).toBe(true));
+    const id = await alice.openDm('bob');
+    expect(alice.getSnapshot().current).toBe(id);
+    expect(room(alice, id)).toMatchObject({ followed: true, dm: { id: 'u-bob', name: 'bob' } });
+    expect(roomTitle(room(alice, id), id)).toBe('bob');
+    await waitFor(() => expect(room(bob, id)).toMatchObject({ followed: true, dm: { id: 'u-alice', name: 'alice' } }));
+    expect(roomTitle(room(bob, id), id)).toBe('alice');
+    expect(bob.getSnapshot().current).toBe('lobby');
+    expect(bob.getSnapshot().announcement).toBe('alice added you to alice.');
+    alice.send('psst');
+    await waitFor(() => expect(room(bob, id)).toMatchObject({ unread: 1, messages: [expect.objectContaining({ text: 'psst' })] }));
+    await expect(alice.openDm('nobody')).rejects.toMatchObject({ code: 'unknown_user' });
+  });
+
+  it('leaving on one device leaves on the other, back to the lobby with a notice if it was open there', async () => {
+    server.room('news', 'News', false, ['alice']);
+    const phone = store('alice');
+    const laptop = store('alice');
+    phone.start();
+    laptop.start();
+    await waitFor(() => expect([room(phone, 'news')?.followed, room(laptop, 'news')?.loaded]).toEqual([true, true]));
+    laptop.select('news');
+    await phone.leave('news');
+    await waitFor(() => expect(room(laptop, 'news')?.followed).toBe(false));
+    expect(laptop.getSnapshot().current).toBe('lobby');
+    expect(laptop.getSnapshot().notice).toBe('You are no longer in #News.');
+  });
+
+  it('adds new public rooms to the directory as they are created', async () => {
+    const alice = store('alice');
+    const carol = store('carol');
+    alice.start();
+    carol.start();
+    await waitFor(() => expect(carol.getSnapshot().directoryLoaded).toBe(true));
+    await waitFor(() => expect(room(carol, 'lobby')?.loaded).toBe(true));
+    await alice.createRoom({ room: 'fresh', name: 'Fresh' });
+    await waitFor(() => expect(carol.getSnapshot().directory.map((r) => r.id)).toContain('fresh'));
+    expect(room(carol, 'fresh')?.followed ?? false).toBe(false);
+  });
+});

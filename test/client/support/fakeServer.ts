@@ -7,8 +7,13 @@
  * and the room rules are the real server's (amplify/core/chat.ts and
  * connections.ts): a frame without a room means the socket's current room,
  * and acting in a room the socket has not joined is answered `not_joined`.
+ *
+ * Membership belongs to the user, not the socket (spec-issue11): joining a
+ * public room makes you a member, `sync` seats a socket in all of your rooms,
+ * leaving ends the membership on every socket, read markers are per user,
+ * edits and deletes are seq'd changes, and DMs are private rooms of two.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   DEFAULT_ROOM,
@@ -17,8 +22,11 @@ import {
   parseAction,
   ProtocolError,
   errorEvent,
+  type ActionOf,
   type ChatMessage,
   type ClientAction,
+  type MyRoom,
+  type RoomChange,
   type RoomSummary,
   type ServerEvent,
   type UserRef,
@@ -38,11 +46,16 @@ interface Conn {
 
 interface Room {
   summary: RoomSummary;
-  /** Ascending by seq. */
+  /** Ascending by seq; each in its current state (edited text, or a tombstone). */
   messages: ChatMessage[];
   /** Seqs that will never hold a message (a failed or duplicate send). */
   skipped: Set<number>;
+  /** Edits and deletes, each at its own seq. */
+  changes: RoomChange[];
+  /** Members by user name (the lobby's are implicit: everyone). */
   members: Set<string>;
+  /** Read markers by user name; the lobby's too. */
+  reads: Map<string, number>;
 }
 
 /** Tests pass the user name as the token; a refreshed token is `name~n`, the same user. */
@@ -53,6 +66,13 @@ const userFromToken = (token: string): UserRef => {
 
 /** A private room's id, as the server makes it: unguessable, and valid as a room id. */
 const privateRoomId = (): string => `p${randomBytes(15).toString('hex')}`;
+
+/** A DM's id: stable per pair, as the real server makes it. */
+const dmRoomId = (a: UserRef, b: UserRef): string =>
+  `d${createHash('sha256')
+    .update([a.id, b.id].sort().join(' '))
+    .digest('hex')
+    .slice(0, 31)}`;
 
 /** As the real server's requireJoined: a socket acts only in rooms it joined. */
 function requireJoined(conn: Conn, room: string): void {
@@ -77,8 +97,19 @@ export class FakeChatServer {
   ignoreJoins = 0;
   /** Leave the next N history frames unanswered. */
   ignoreHistory = 0;
+  /** Leave the next N sync frames unanswered. */
+  ignoreSync = 0;
+  /** Hold every `read` reply until released: lets a test see what the client sends while one is in flight. */
+  holdReads = false;
+  private heldReads: (() => void)[] = [];
+  /** Rooms per `synced` reply; the rest follow through `nextCursor`. */
+  syncPerPage: number = LIMITS.roomsPageMax;
   /** Return false to keep a message from one connection's fan-out. */
   fanoutFilter: (msg: ChatMessage, to: UserRef) => boolean = () => true;
+  /** Return false to keep a change (edit or delete) from one connection's fan-out. */
+  changeFilter: (change: RoomChange, to: UserRef) => boolean = () => true;
+  /** Chat names the name registry knows: everyone who connected or posted, and those added here. */
+  readonly users = new Set<string>();
   /** Send each fan-out frame twice. */
   duplicateFanout = false;
   /** Most distinct messages one connection ever had sent but unacknowledged at once. */
@@ -116,15 +147,43 @@ export class FakeChatServer {
     return `ws://127.0.0.1:${this.port}`;
   }
 
-  room(id: string, name = id, isPrivate = false, members: string[] = []): Room {
-    const room: Room = { summary: { id, name, private: isPrivate, createdBy: 'system', lastSeq: 0 }, messages: [], skipped: new Set(), members: new Set(members) };
+  /** A room, with these people as members already (read up to its end). */
+  room(id: string, name = id, isPrivate = false, members: string[] = [], createdBy = 'system'): Room {
+    const room: Room = {
+      summary: { id, name, private: isPrivate, createdBy, lastSeq: 0 },
+      messages: [],
+      skipped: new Set(),
+      changes: [],
+      members: new Set(),
+      reads: new Map(),
+    };
     this.rooms.set(id, room);
+    for (const m of members) this.addMember(room, m);
     return room;
   }
 
   /** Posts as someone not connected, as another user's Lambda would. */
   post(roomId: string, senderName: string, text: string): ChatMessage {
+    this.users.add(senderName);
     return this.store(this.rooms.get(roomId)!, { id: `u-${senderName}`, name: senderName }, text);
+  }
+
+  /** Edits (or with `text` undefined, deletes) a message as its sender would from elsewhere; fans the change out. */
+  change(roomId: string, seq: number, text?: string): RoomChange {
+    const room = this.rooms.get(roomId)!;
+    const target = room.messages.find((m) => m.seq === seq)!;
+    return this.applyChange(room, target, text);
+  }
+
+  /** The user's read marker in a room (undefined: never read there). */
+  lastRead(roomId: string, userName: string): number | undefined {
+    return this.rooms.get(roomId)?.reads.get(userName);
+  }
+
+  /** Lets every held `read` reply go (see holdReads). */
+  releaseReads(): void {
+    this.holdReads = false;
+    for (const go of this.heldReads.splice(0)) go();
   }
 
   /** Burns a seq that will never hold a message, as a failed write does. */
@@ -185,7 +244,10 @@ export class FakeChatServer {
   private accept(ws: WebSocket, token: string): void {
     this.connects++;
     const conn: Conn = { ws, token, user: userFromToken(token), rooms: new Set([DEFAULT_ROOM]), currentRoom: DEFAULT_ROOM, lost: false };
+    this.users.add(conn.user.name);
     this.conns.add(conn);
+    // $connect seats every socket in the lobby and tells it.
+    this.announce(conn, DEFAULT_ROOM);
     ws.on('close', () => this.conns.delete(conn));
     ws.on('message', (data) => {
       if (this.silent) return;
@@ -241,10 +303,108 @@ export class FakeChatServer {
     return msg;
   }
 
+  private isMember(room: Room, userName: string): boolean {
+    return room.summary.id === DEFAULT_ROOM || room.members.has(userName);
+  }
+
+  /** Makes the user a member (read up to the room's end, as joining is not "500 unread"); true if they were not one. */
+  private addMember(room: Room, userName: string): boolean {
+    if (room.summary.id !== DEFAULT_ROOM && room.members.has(userName)) return false;
+    if (room.summary.id !== DEFAULT_ROOM) room.members.add(userName);
+    if (!room.reads.has(userName)) room.reads.set(userName, room.summary.lastSeq);
+    return true;
+  }
+
+  /** Messages from others after the user's marker, not deleted, capped as the server counts them. */
+  private unread(room: Room, user: UserRef): number {
+    const lastRead = room.reads.get(user.name) ?? room.summary.lastSeq;
+    const n = room.messages.filter((m) => m.seq > lastRead && !m.deleted && m.senderId !== user.id).length;
+    return Math.min(n, LIMITS.unreadMax);
+  }
+
+  private myRoom(room: Room, user: UserRef): MyRoom {
+    // The lobby's marker starts where the user first met it.
+    if (!room.reads.has(user.name)) room.reads.set(user.name, room.summary.lastSeq);
+    return { ...room.summary, lastRead: room.reads.get(user.name)!, unread: this.unread(room, user) };
+  }
+
+  /** This user's sockets, other than `except`. */
+  private socketsOf(userName: string, except?: Conn): Conn[] {
+    return [...this.conns].filter((c) => c.user.name === userName && c !== except);
+  }
+
+  /** Tells a room this socket sat down, unless another socket of the same user sits there already. */
+  private announce(conn: Conn, roomId: string): void {
+    if ([...this.conns].some((c) => c !== conn && c.user.id === conn.user.id && c.rooms.has(roomId))) return;
+    const members = this.membersOf(roomId);
+    for (const c of this.conns) if (c !== conn && c.rooms.has(roomId)) this.send(c, { type: 'presence', room: roomId, event: 'join', user: conn.user, members });
+  }
+
+  /** Rooms of this user's, in the order `sync` lists them: the lobby, then the rest by id. */
+  private roomsOf(userName: string): Room[] {
+    const mine = [...this.rooms.values()].filter((r) => r.summary.id !== DEFAULT_ROOM && r.members.has(userName));
+    mine.sort((a, b) => (a.summary.id < b.summary.id ? -1 : a.summary.id > b.summary.id ? 1 : 0));
+    return [this.rooms.get(DEFAULT_ROOM)!, ...mine];
+  }
+
+  private applyChange(room: Room, target: ChatMessage, text: string | undefined, self?: Conn, reqId?: string): RoomChange {
+    const seq = ++room.summary.lastSeq;
+    const ts = Date.now();
+    const base = { room: room.summary.id, seq, target: target.seq, ts, senderId: target.senderId };
+    const change: RoomChange = text === undefined ? { kind: 'delete', ...base } : { kind: 'edit', ...base, text };
+    room.changes.push(change);
+    const updated: ChatMessage = text === undefined ? { ...target, text: '', deleted: true, editSeq: seq, editedAt: ts } : { ...target, text, editSeq: seq, editedAt: ts };
+    room.messages[room.messages.indexOf(target)] = updated;
+    for (const c of this.conns) {
+      if (c === self || !c.rooms.has(room.summary.id) || !this.changeFilter(change, c.user)) continue;
+      this.send(c, { type: 'change', ...change });
+    }
+    if (self) this.send(self, { type: 'change', ...change, reqId });
+    return change;
+  }
+
+  private editOrDelete(conn: Conn, a: ActionOf<'editmessage'> | ActionOf<'deletemessage'>): void {
+    requireJoined(conn, a.room);
+    const room = this.rooms.get(a.room)!;
+    const target = room.messages.find((m) => m.seq === a.seq);
+    if (!target || target.deleted) throw new ProtocolError('message_not_found', 'No message at that seq');
+    if (target.senderId !== conn.user.id) throw new ProtocolError('forbidden', 'That message is not yours');
+    this.applyChange(room, target, a.action === 'editmessage' ? a.message : undefined, conn, a.reqId);
+  }
+
+  /** The `read` reply to the caller, and the same (without reqId) to the user's other sockets. */
+  private read(conn: Conn, a: ActionOf<'read'>): void {
+    const room = this.visible(this.rooms.get(a.room), conn.user);
+    if (!this.isMember(room, conn.user.name)) throw new ProtocolError('not_joined', `You are not in "${a.room}"`);
+    if (a.seq > room.summary.lastSeq) throw new ProtocolError('bad_request', 'seq: past the end of the room');
+    const stored = Math.max(room.reads.get(conn.user.name) ?? 0, a.seq);
+    room.reads.set(conn.user.name, stored);
+    const go = () => {
+      const event = { type: 'read', room: a.room, seq: stored, unread: this.unread(room, conn.user) } as const;
+      this.send(conn, { ...event, reqId: a.reqId });
+      for (const c of this.socketsOf(conn.user.name, conn)) this.send(c, event);
+    };
+    if (this.holdReads) this.heldReads.push(go);
+    else go();
+  }
+
   private membersOf(roomId: string): UserRef[] {
     const seen = new Map<string, UserRef>();
     for (const c of this.conns) if (c.rooms.has(roomId)) seen.set(c.user.id, c.user);
     return [...seen.values()];
+  }
+
+  /** Seats the socket, replies `joined`, and tells the user's other sockets when the room is newly theirs. */
+  private joined(conn: Conn, room: Room, reqId: string | undefined, added: boolean): void {
+    const id = room.summary.id;
+    conn.rooms.add(id);
+    conn.currentRoom = id;
+    const mine = this.myRoom(room, conn.user);
+    const members = this.membersOf(id);
+    this.send(conn, { type: 'joined', room: { ...room.summary }, members, memberCount: members.length, lastRead: mine.lastRead, unread: mine.unread, reqId });
+    // As the real server's join: announced even when seated already (members lists may have drifted).
+    this.announce(conn, id);
+    if (added) for (const c of this.socketsOf(conn.user.name, conn)) this.send(c, { type: 'roomadded', room: mine });
   }
 
   private perform(conn: Conn, a: ClientAction): void {
@@ -280,26 +440,90 @@ export class FakeChatServer {
           return;
         }
         const room = this.visible(this.rooms.get(a.room), conn.user);
-        conn.rooms.add(a.room);
-        conn.currentRoom = a.room;
+        let added = false;
+        if (!this.isMember(room, conn.user.name)) {
+          const publicRooms = [...this.rooms.values()].filter((r) => !r.summary.private && r.summary.id !== DEFAULT_ROOM && r.members.has(conn.user.name)).length;
+          if (publicRooms >= LIMITS.maxPublicRooms) throw new ProtocolError('limit_reached', 'You are in as many public rooms as allowed');
+          added = this.addMember(room, conn.user.name);
+        }
+        return this.joined(conn, room, a.reqId, added);
+      }
+      case 'leaveroom': {
+        const room = this.rooms.get(a.room);
+        if (a.room === DEFAULT_ROOM || !room) {
+          // The lobby: this socket only, no membership change (tutorial semantics).
+          requireJoined(conn, a.room);
+          conn.rooms.delete(a.room);
+          if (conn.currentRoom === a.room) conn.currentRoom = DEFAULT_ROOM;
+          return this.send(conn, { type: 'left', room: a.room, reqId: a.reqId });
+        }
+        if (!room.members.has(conn.user.name) && !conn.rooms.has(a.room)) throw new ProtocolError('not_joined', `You are not in "${a.room}"`);
+        room.members.delete(conn.user.name);
+        room.reads.delete(conn.user.name);
+        for (const c of this.socketsOf(conn.user.name)) {
+          c.rooms.delete(a.room);
+          if (c.currentRoom === a.room) c.currentRoom = DEFAULT_ROOM;
+        }
+        this.send(conn, { type: 'left', room: a.room, reqId: a.reqId });
+        for (const c of this.socketsOf(conn.user.name, conn)) this.send(c, { type: 'roomremoved', room: a.room });
         const members = this.membersOf(a.room);
-        this.send(conn, { type: 'joined', room: { ...room.summary }, members, memberCount: members.length, lastRead: room.summary.lastSeq, unread: 0, reqId: a.reqId });
-        for (const c of this.conns) if (c !== conn && c.rooms.has(a.room)) this.send(c, { type: 'presence', room: a.room, event: 'join', user: conn.user, members });
+        for (const c of this.conns) if (c.rooms.has(a.room)) this.send(c, { type: 'presence', room: a.room, event: 'leave', user: conn.user, members });
         return;
       }
-      case 'leaveroom':
-        requireJoined(conn, a.room);
-        conn.rooms.delete(a.room);
-        if (conn.currentRoom === a.room) conn.currentRoom = DEFAULT_ROOM;
-        return this.send(conn, { type: 'left', room: a.room, reqId: a.reqId });
       case 'createroom': {
         // The protocol's schema has already refused a private room with a `room`, or without a `name`.
         const id = a.private ? privateRoomId() : a.room;
         if (id === undefined) throw new ProtocolError('bad_request', 'room: required for a public room');
         if (this.rooms.has(id)) throw new ProtocolError('room_exists', 'Exists');
-        this.room(id, a.name ?? id, a.private, [conn.user.name, ...a.invite]);
-        return this.perform(conn, { action: 'joinroom', room: id, reqId: a.reqId });
+        const invitees = a.private ? a.invite.filter((n) => n !== conn.user.name) : [];
+        const room = this.room(id, a.name ?? id, a.private, [conn.user.name, ...invitees], conn.user.id);
+        if (!a.private) {
+          for (const c of this.conns) if (c.rooms.has(DEFAULT_ROOM)) this.send(c, { type: 'roomcreated', room: { ...room.summary } });
+        }
+        for (const name of invitees) {
+          const invitee = userFromToken(name);
+          for (const c of this.socketsOf(name)) this.send(c, { type: 'roomadded', room: this.myRoom(room, invitee), by: conn.user });
+        }
+        return this.joined(conn, room, a.reqId, true);
       }
+      case 'opendm': {
+        if (!this.users.has(a.user)) throw new ProtocolError('unknown_user', `No one is called "${a.user}"`);
+        if (a.user === conn.user.name) throw new ProtocolError('bad_request', 'user: that is you');
+        const peer = userFromToken(a.user);
+        const id = dmRoomId(conn.user, peer);
+        let room = this.rooms.get(id);
+        if (!room) {
+          const dm = [conn.user, peer].sort((x, y) => (x.id < y.id ? -1 : 1));
+          room = this.room(id, dm.map((u) => u.name).join(', '), true, [], conn.user.id);
+          room.summary.dm = dm;
+        }
+        const callerAdded = this.addMember(room, conn.user.name);
+        const peerAdded = this.addMember(room, peer.name);
+        if (peerAdded) for (const c of this.socketsOf(peer.name)) this.send(c, { type: 'roomadded', room: this.myRoom(room, peer), by: conn.user });
+        return this.joined(conn, room, a.reqId, callerAdded);
+      }
+      case 'sync': {
+        if (this.ignoreSync > 0) {
+          this.ignoreSync--;
+          return;
+        }
+        const all = this.roomsOf(conn.user.name);
+        const from = a.cursor ? all.findIndex((r) => r.summary.id > a.cursor!) : 0;
+        const page = from < 0 ? [] : all.slice(from, from + this.syncPerPage);
+        const more = from >= 0 && from + page.length < all.length;
+        const rooms = page.map((r) => this.myRoom(r, conn.user));
+        const fresh = page.map((r) => r.summary.id).filter((id) => !conn.rooms.has(id));
+        for (const r of page) conn.rooms.add(r.summary.id);
+        this.send(conn, { type: 'synced', rooms, reqId: a.reqId, ...(more ? { nextCursor: page.at(-1)!.summary.id } : {}) });
+        // Presence after the reply, as the real server announces once the socket is seated.
+        for (const id of fresh) this.announce(conn, id);
+        return;
+      }
+      case 'read':
+        return this.read(conn, a);
+      case 'editmessage':
+      case 'deletemessage':
+        return this.editOrDelete(conn, a);
       case 'listrooms': {
         const rooms = [...this.rooms.values()].filter((r) => !r.summary.private || r.members.has(conn.user.name)).map((r) => ({ ...r.summary }));
         const from = a.cursor ? Number(a.cursor) : 0;
@@ -315,7 +539,12 @@ export class FakeChatServer {
         const room = this.visible(this.rooms.get(a.room), conn.user);
         const limit = Math.min(a.limit ?? LIMITS.historyPageDefault, LIMITS.historyPageMax);
         // Skipped seqs take a place in a page, as their markers do in the real table.
-        const entries = [...room.messages.map((m) => ({ seq: m.seq, m })), ...[...room.skipped].map((seq) => ({ seq, m: undefined }))].sort((x, y) => x.seq - y.seq);
+        type Entry = { seq: number; m?: ChatMessage; c?: RoomChange };
+        const entries: Entry[] = [
+          ...room.messages.map((m) => ({ seq: m.seq, m })),
+          ...room.changes.map((c) => ({ seq: c.seq, c })),
+          ...[...room.skipped].map((seq) => ({ seq })),
+        ].sort((x, y) => x.seq - y.seq);
         let page: typeof entries;
         let hasMore: boolean;
         if (a.after !== undefined) {
@@ -328,8 +557,9 @@ export class FakeChatServer {
           hasMore = below.length > limit;
         }
         const messages = page.flatMap((e) => (e.m ? [e.m] : []));
-        const skipped = page.flatMap((e) => (e.m ? [] : [e.seq]));
-        return this.send(conn, { type: 'history', room: a.room, messages, skipped, changes: [], lastSeq: room.summary.lastSeq, hasMore, reqId: a.reqId });
+        const changes = page.flatMap((e) => (e.c ? [e.c] : []));
+        const skipped = page.flatMap((e) => (e.m || e.c ? [] : [e.seq]));
+        return this.send(conn, { type: 'history', room: a.room, messages, skipped, changes, lastSeq: room.summary.lastSeq, hasMore, reqId: a.reqId });
       }
       case 'typing':
         requireJoined(conn, a.room);
