@@ -45,6 +45,12 @@ export interface RoomView {
   members: readonly UserRef[];
   typing: readonly TypingUser[];
   unread: number;
+  /** The server's read marker: seqs up to it are read. */
+  lastRead: number;
+  /** `lastRead` as it was when the room was opened: the "New messages" divider goes above the first message from others after it. */
+  dividerAt?: number;
+  /** A direct-message room: the other person. */
+  dm?: UserRef;
   hasOlder: boolean;
   loadingOlder: boolean;
   /** Why you cannot post here, when you cannot. */
@@ -83,6 +89,7 @@ const emptyRoom = (id: string, summary?: RoomSummary): RoomView => ({
   members: [],
   typing: [],
   unread: 0,
+  lastRead: 0,
   hasOlder: false,
   loadingOlder: false,
 });
@@ -233,6 +240,21 @@ export class ChatStore {
     }
     this.select(id);
     return id;
+  }
+
+  /** Stub for the UI branch; the realtime branch implements it. */
+  async editMessage(_room: string, _seq: number, _text: string): Promise<void> {
+    throw new ChatError('unavailable', 'Editing messages is not available yet.');
+  }
+
+  /** Stub for the UI branch; the realtime branch implements it. */
+  async deleteMessage(_room: string, _seq: number): Promise<void> {
+    throw new ChatError('unavailable', 'Deleting messages is not available yet.');
+  }
+
+  /** Stub for the UI branch; the realtime branch implements it (resolves to the room id and selects it). */
+  async openDm(_name: string): Promise<string> {
+    throw new ChatError('unavailable', 'Direct messages are not available yet.');
   }
 
   async refreshRooms(): Promise<void> {
