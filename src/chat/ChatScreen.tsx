@@ -5,14 +5,17 @@ import { watchBrowser } from '../realtime/browser';
 import { ChatSocket, type ChatSocketOptions } from '../realtime/socket';
 import { Composer } from './Composer';
 import { ConnectionBanner } from './ConnectionBanner';
+import { Avatar } from './Avatar';
 import { CreateRoomDialog } from './CreateRoomDialog';
+import { DirectMessageDialog } from './DirectMessageDialog';
+import { displayTitle, dmPeer } from './dm';
 import { typingText } from './format';
 import { MembersPanel } from './MembersPanel';
 import { MessageList } from './MessageList';
 import { useMediaQuery } from './useMediaQuery';
 import { LockIcon, PeopleIcon } from './icons';
 import { Sidebar, type SidebarRoom } from './Sidebar';
-import { ChatStore, roomLabelOf, roomTitle, visiblePending, type ChatState, type RoomView } from './store';
+import { ChatStore, roomLabelOf, visiblePending, type ChatState, type RoomView } from './store';
 import { sameItems, shallowEqual, useChatState } from './useChatState';
 
 export interface ChatScreenProps {
@@ -79,7 +82,8 @@ const selectSidebarRooms = (s: ChatState): SidebarRoom[] =>
     .filter((r) => r.followed || r.id === s.current)
     .map((r) => {
       const label = roomLabelOf(r);
-      return { id: r.id, name: label?.name ?? r.id, private: label?.private ?? false, unread: r.unread };
+      const dm = dmPeer(r, s.me.id);
+      return { id: r.id, name: label?.name ?? r.id, private: label?.private ?? false, unread: r.unread, ...(dm ? { dm } : {}) };
     });
 const sameSidebarRooms = sameItems<SidebarRoom>(shallowEqual);
 
@@ -96,10 +100,12 @@ export function ChatLayout({ store, onSignOut }: { store: ChatStore; onSignOut: 
   const [membersOpen, setMembersOpen] = useState(wide);
   const [creating, setCreating] = useState(false);
   const [opened, setOpened] = useState(0);
+  const [dming, setDming] = useState(false);
+  const [dmOpened, setDmOpened] = useState(0);
   const mainRef = useRef<HTMLElement>(null);
   const [created, setCreated] = useState(0);
 
-  // After creating a room you want to talk in it: the composer, not the "+" the dialog hands focus back to.
+  // After creating a room or opening a DM you want to talk in it: the composer, not the "+" the dialog hands focus back to.
   useEffect(() => {
     if (!created) return;
     const frame = requestAnimationFrame(() => mainRef.current?.querySelector<HTMLTextAreaElement>('.composer textarea')?.focus());
@@ -137,6 +143,10 @@ export function ChatLayout({ store, onSignOut }: { store: ChatStore; onSignOut: 
     setOpened((n) => n + 1);
     setCreating(true);
   }, []);
+  const startDm = useCallback(() => {
+    setDmOpened((n) => n + 1);
+    setDming(true);
+  }, []);
   const toggleNav = useCallback(() => setNavOpen((o) => !o), []);
   const toggleMembers = useCallback(() => setMembersOpen((o) => !o), []);
   const closeMembers = useCallback(() => setMembersOpen(false), []);
@@ -145,7 +155,7 @@ export function ChatLayout({ store, onSignOut }: { store: ChatStore; onSignOut: 
     <div className={`app${navOpen ? ' nav-open' : ''}${membersOpen ? ' members-open' : ''}`}>
       <div className="nav-scrim" onClick={() => setNavOpen(false)} aria-hidden="true" />
       {/* Off-canvas on phones: while closed it must not take keyboard focus either. */}
-      <SidebarPane store={store} inert={narrow && !navOpen} onSelect={select} onCreate={create} onSignOut={onSignOut} />
+      <SidebarPane store={store} inert={narrow && !navOpen} onSelect={select} onCreate={create} onStartDm={startDm} onSignOut={onSignOut} />
       <main ref={mainRef} className="chat" aria-labelledby="room-title">
         <RoomHeader store={store} navOpen={navOpen} membersOpen={membersOpen} onToggleNav={toggleNav} onToggleMembers={toggleMembers} />
         <ConnectionPane store={store} />
@@ -163,6 +173,17 @@ export function ChatLayout({ store, onSignOut }: { store: ChatStore; onSignOut: 
           setCreated((n) => n + 1);
         }}
       />
+      <DirectMessageDialog
+        key={`dm:${dmOpened}`}
+        open={dming}
+        selfName={store.getSnapshot().me.name}
+        onClose={() => setDming(false)}
+        onOpen={async (name) => {
+          await store.openDm(name);
+          setNavOpen(false);
+          setCreated((n) => n + 1);
+        }}
+      />
       <Announcer store={store} />
     </div>
   );
@@ -173,10 +194,11 @@ interface SidebarPaneProps {
   inert: boolean;
   onSelect: (id: string) => void;
   onCreate: () => void;
+  onStartDm: () => void;
   onSignOut: () => void;
 }
 
-function SidebarPane({ store, inert, onSelect, onCreate, onSignOut }: SidebarPaneProps) {
+function SidebarPane({ store, inert, onSelect, onCreate, onStartDm, onSignOut }: SidebarPaneProps) {
   const me = useChatState(store, selectMe);
   const rooms = useChatState(store, selectSidebarRooms, sameSidebarRooms);
   const directory = useChatState(store, selectDirectory);
@@ -193,6 +215,7 @@ function SidebarPane({ store, inert, onSelect, onCreate, onSignOut }: SidebarPan
       current={current}
       onSelect={onSelect}
       onCreate={onCreate}
+      onStartDm={onStartDm}
       onRefresh={refresh}
       onSignOut={onSignOut}
     />
@@ -210,7 +233,10 @@ interface RoomHeaderProps {
 function RoomHeader({ store, navOpen, membersOpen, onToggleNav, onToggleMembers }: RoomHeaderProps) {
   const current = useChatState(store, selectCurrent);
   const room = useChatState(store, selectRoom);
-  const isPrivate = roomLabelOf(room)?.private;
+  const me = useChatState(store, selectMe);
+  const peer = dmPeer(room, me.id);
+  // A DM is private by nature: it is drawn with the person, not a lock.
+  const isPrivate = !peer && roomLabelOf(room)?.private;
   return (
     <header className="room-header">
       <button type="button" className="icon-button nav-toggle" aria-label="Show rooms" aria-expanded={navOpen} onClick={onToggleNav}>
@@ -218,9 +244,11 @@ function RoomHeader({ store, navOpen, membersOpen, onToggleNav, onToggleMembers 
           <path d="M4 6h16M4 12h16M4 18h16" stroke="currentColor" strokeWidth="2" strokeLinecap="round" />
         </svg>
       </button>
+      {/* Beside the heading, not in it: the heading's text stays the name alone. */}
+      {peer && <Avatar id={peer.id} name={peer.name} size={26} />}
       <h1 id="room-title" className="room-title">
         {isPrivate && <LockIcon />}
-        {roomTitle(room, current)}
+        {displayTitle(room, current, me.id)}
         {isPrivate && <span className="sr-only"> (private)</span>}
       </h1>
       <div className="room-actions">
@@ -263,7 +291,8 @@ function RoomBody({ store, autoFocus }: { store: ChatStore; autoFocus: boolean }
   const room = useChatState(store, selectRoom);
   const connection = useChatState(store, selectConnection);
   const me = useChatState(store, selectMe);
-  const label = roomTitle(room, current);
+  const label = displayTitle(room, current, me.id);
+  const peer = dmPeer(room, me.id);
   // One Map for the component's life; writing a draft into it must not re-render.
   const [drafts] = useState(() => new Map<string, string>());
   const [composerKey, setComposerKey] = useState(0);
@@ -280,6 +309,8 @@ function RoomBody({ store, autoFocus }: { store: ChatStore; autoFocus: boolean }
     },
     [store, current, drafts],
   );
+  const editMessage = useCallback((seq: number, text: string) => store.editMessage(current, seq, text), [store, current]);
+  const deleteMessage = useCallback((seq: number) => store.deleteMessage(current, seq), [store, current]);
 
   const typingNames = (room?.typing ?? []).map((t) => t.user.name);
   const pending = useMemo(() => (room ? visiblePending(room) : []), [room]);
@@ -302,6 +333,10 @@ function RoomBody({ store, autoFocus }: { store: ChatStore; autoFocus: boolean }
           onRetry={retry}
           onDiscard={discard}
           onEdit={edit}
+          onEditMessage={editMessage}
+          onDeleteMessage={deleteMessage}
+          dividerAt={room.dividerAt}
+          dmWith={peer?.name}
         />
       )}
       <div className="typing" aria-hidden={typingNames.length === 0}>
@@ -340,7 +375,7 @@ function MembersPane({ store, onClose }: { store: ChatStore; onClose: () => void
   const me = useChatState(store, selectMe);
   return (
     <div id="members-panel" className="members-wrap">
-      <MembersPanel members={room?.members ?? []} meId={me.id} roomLabel={roomTitle(room, current)} onClose={onClose} />
+      <MembersPanel members={room?.members ?? []} meId={me.id} roomLabel={displayTitle(room, current, me.id)} onClose={onClose} />
     </div>
   );
 }

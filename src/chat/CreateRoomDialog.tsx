@@ -1,8 +1,9 @@
-import { useEffect, useId, useRef, useState } from 'react';
+import { useId, useRef, useState } from 'react';
 import * as v from 'valibot';
 import { NAME_RULE, isValidName, nameKey } from '../../amplify/core/names';
 import { CreateRoomSchema, LIMITS, RoomIdSchema } from '../../amplify/core/protocol';
 import type { CreateRoomRequest } from '../realtime/socket';
+import { useModalDialog } from './useModalDialog';
 
 /** What the dialog asks for: a public room by its id, or a private room by its name (the server makes its id). */
 export type CreateRoomInput = CreateRoomRequest;
@@ -63,18 +64,7 @@ export function CreateRoomDialog({ open, onClose, onCreate }: { open: boolean; o
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
 
-  useEffect(() => {
-    const dialog = ref.current;
-    if (!dialog) return;
-    if (open && !dialog.open) {
-      // jsdom and very old browsers lack showModal; an open dialog still works there.
-      if (typeof dialog.showModal === 'function') dialog.showModal();
-      else dialog.setAttribute('open', '');
-    } else if (!open && dialog.open) {
-      if (typeof dialog.close === 'function') dialog.close();
-      else dialog.removeAttribute('open');
-    }
-  }, [open]);
+  useModalDialog(ref, open);
 
   const submit = async () => {
     const input: CreateRoomInput = isPrivate

@@ -7,6 +7,8 @@ export interface SidebarRoom {
   name: string;
   private: boolean;
   unread: number;
+  /** A direct-message room: the other person, whose name it goes by. */
+  dm?: UserRef;
 }
 
 export interface SidebarProps {
@@ -20,6 +22,8 @@ export interface SidebarProps {
   current: string;
   onSelect: (id: string) => void;
   onCreate: () => void;
+  /** Opens the "Start a direct message" dialog. */
+  onStartDm: () => void;
   onRefresh: () => void;
   onSignOut: () => void;
   inert?: boolean;
@@ -35,9 +39,41 @@ function RoomIcon({ private: isPrivate }: { private: boolean }) {
   );
 }
 
-export function Sidebar({ me, rooms, directory, directoryLoaded = true, current, onSelect, onCreate, onRefresh, onSignOut, inert }: SidebarProps) {
+/** The count as drawn ("99+" past 99) and as read out ("more than 99"). */
+function UnreadBadge({ count }: { count: number }) {
+  if (count <= 0) return null;
+  const many = count > 99;
+  return (
+    <span className="badge">
+      <span aria-hidden="true">{many ? '99+' : count}</span>
+      <span className="sr-only">, {many ? 'more than 99' : count} unread</span>
+    </span>
+  );
+}
+
+function RoomButton({ room: r, current, onSelect }: { room: SidebarRoom; current: string; onSelect: (id: string) => void }) {
+  const name = r.dm?.name ?? r.name;
+  return (
+    <button
+      type="button"
+      className={`room-link${r.dm ? ' dm' : ''}${r.id === current ? ' active' : ''}${r.unread ? ' unread' : ''}`}
+      aria-current={r.id === current ? 'page' : undefined}
+      onClick={() => onSelect(r.id)}
+    >
+      {r.dm ? <Avatar id={r.dm.id} name={r.dm.name} size={20} /> : <RoomIcon private={r.private} />}
+      <span className="room-name">{name}</span>
+      {r.private && !r.dm && <span className="sr-only">(private)</span>}
+      <UnreadBadge count={r.unread} />
+    </button>
+  );
+}
+
+export function Sidebar({ me, rooms, directory, directoryLoaded = true, current, onSelect, onCreate, onStartDm, onRefresh, onSignOut, inert }: SidebarProps) {
   const followed = new Set(rooms.map((r) => r.id));
-  const browse = directory.filter((r) => !followed.has(r.id));
+  const own = rooms.filter((r) => !r.dm);
+  const dms = rooms.filter((r) => r.dm);
+  // A DM is reached by the person's name, never browsed: the directory lists rooms only.
+  const browse = directory.filter((r) => !followed.has(r.id) && !r.dm);
   return (
     <nav className="sidebar" aria-label="Rooms" inert={inert}>
       <div className="brand">
@@ -46,7 +82,7 @@ export function Sidebar({ me, rooms, directory, directoryLoaded = true, current,
         </span>
         <span className="brand-name">Parley</span>
       </div>
-      <section className="room-section" aria-labelledby="rooms-heading">
+      <section className="room-section mine" aria-labelledby="rooms-heading">
         <div className="section-head">
           <h2 id="rooms-heading">Your rooms</h2>
           <button type="button" className="icon-button" onClick={onCreate} aria-label="Create a room" title="Create a room">
@@ -54,29 +90,33 @@ export function Sidebar({ me, rooms, directory, directoryLoaded = true, current,
           </button>
         </div>
         <ul className="room-list">
-          {rooms.map((r) => (
+          {own.map((r) => (
             <li key={r.id}>
-              <button
-                type="button"
-                className={`room-link${r.id === current ? ' active' : ''}${r.unread ? ' unread' : ''}`}
-                aria-current={r.id === current ? 'page' : undefined}
-                onClick={() => onSelect(r.id)}
-              >
-                <RoomIcon private={r.private} />
-                <span className="room-name">{r.name}</span>
-                {r.private && <span className="sr-only">(private)</span>}
-                {r.unread > 0 && (
-                  <span className="badge">
-                    {r.unread > 99 ? '99+' : r.unread}
-                    <span className="sr-only"> unread</span>
-                  </span>
-                )}
-              </button>
+              <RoomButton room={r} current={current} onSelect={onSelect} />
             </li>
           ))}
         </ul>
       </section>
-      <section className="room-section" aria-labelledby="browse-heading">
+      <section className="room-section dms" aria-labelledby="dms-heading">
+        <div className="section-head">
+          <h2 id="dms-heading">Direct messages</h2>
+          <button type="button" className="icon-button" onClick={onStartDm} aria-label="Start a direct message" title="Start a direct message">
+            +
+          </button>
+        </div>
+        {dms.length === 0 ? (
+          <p className="muted small pad">No conversations yet.</p>
+        ) : (
+          <ul className="room-list">
+            {dms.map((r) => (
+              <li key={r.id}>
+                <RoomButton room={r} current={current} onSelect={onSelect} />
+              </li>
+            ))}
+          </ul>
+        )}
+      </section>
+      <section className="room-section browse" aria-labelledby="browse-heading">
         <div className="section-head">
           <h2 id="browse-heading">More rooms</h2>
           <button type="button" className="icon-button" onClick={onRefresh} aria-label="Refresh the room list" title="Refresh">

@@ -7,16 +7,28 @@ export const GROUP_WINDOW_MS = 5 * 60_000;
 
 export type Row =
   | { kind: 'day'; key: string; label: string }
+  /** "New messages": above the first message from others after the read marker the room was opened with. */
+  | { kind: 'divider'; key: 'new' }
   | { kind: 'message'; key: string; message: ChatMessage; own: boolean; first: boolean }
   | { kind: 'pending'; key: string; pending: PendingMessage; first: boolean };
 
 /**
  * Flattens a room into list rows: a separator at each new day, and a header
  * (name, time, avatar) only where the sender changes or time passes. Own
- * unsent messages follow the confirmed ones.
+ * unsent messages follow the confirmed ones. With `dividerAt`, a "New
+ * messages" divider goes right above the first message from someone else
+ * with a higher seq (after that day's separator), and that message gets its
+ * header back, so what follows the line reads as its own start.
  */
-export function buildRows(messages: readonly ChatMessage[], pending: readonly PendingMessage[], meId: string, now: number = Date.now()): Row[] {
+export function buildRows(
+  messages: readonly ChatMessage[],
+  pending: readonly PendingMessage[],
+  meId: string,
+  now: number = Date.now(),
+  dividerAt?: number,
+): Row[] {
   const rows: Row[] = [];
+  let divided = false;
   let prev: { sender: string; ts: number; day: string } | undefined;
   const place = (sender: string, ts: number): boolean => {
     const day = dayKey(ts);
@@ -26,7 +38,12 @@ export function buildRows(messages: readonly ChatMessage[], pending: readonly Pe
     return first;
   };
   for (const m of messages) {
-    const first = place(m.senderId, m.ts);
+    let first = place(m.senderId, m.ts);
+    if (dividerAt !== undefined && !divided && m.seq > dividerAt && m.senderId !== meId && !m.deleted) {
+      divided = true;
+      rows.push({ kind: 'divider', key: 'new' });
+      first = true;
+    }
     rows.push({ kind: 'message', key: `m:${m.seq}`, message: m, own: m.senderId === meId, first });
   }
   for (const p of pending) {

@@ -4,7 +4,9 @@ import userEvent from '@testing-library/user-event';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { NAME_RULE } from '../../amplify/core/names';
-import ChatScreen from '../../src/chat/ChatScreen';
+import ChatScreen, { ChatLayout } from '../../src/chat/ChatScreen';
+import { ChatStore } from '../../src/chat/store';
+import { ChatSocket } from '../../src/realtime/socket';
 import type { WebSocketLike } from '../../src/realtime/types';
 import { FakeChatServer } from './support/fakeServer';
 import { harness, type Harness } from './support/harness';
@@ -143,5 +145,88 @@ describe('ChatScreen (jsdom WebSocket against the fake server)', () => {
       invite: [],
       reqId: expect.any(String),
     });
+  });
+});
+
+describe('ChatLayout: direct messages, edits and deletes go through the store', () => {
+  let store: ChatStore;
+  beforeEach(() => {
+    const socket = new ChatSocket({
+      getUrl: async () => `${server.url}/?token=alice`,
+      createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
+      backoff: { baseMs: 10, maxMs: 50 },
+    });
+    store = new ChatStore(socket, { id: 'u-alice', name: 'alice' }, { storage: undefined });
+  });
+  afterEach(() => store.dispose());
+
+  const start = async () => {
+    render(<ChatLayout store={store} onSignOut={vi.fn()} />);
+    act(() => store.start());
+    await waitFor(() => expect(screen.getByText('Welcome to #Lobby')).toBeTruthy());
+  };
+
+  it('starts a DM from the sidebar: the dialog hands the name to store.openDm and closes', async () => {
+    const openDm = vi.spyOn(store, 'openDm').mockResolvedValue('dbob');
+    const user = userEvent.setup();
+    await start();
+    await user.click(screen.getByRole('button', { name: 'Start a direct message' }));
+    const dialog = screen.getByRole('dialog', { name: 'Start a direct message' });
+    expect(dialog.hasAttribute('open')).toBe(true);
+    await user.type(within(dialog).getByLabelText('Their display name'), 'bob');
+    await user.click(within(dialog).getByRole('button', { name: 'Open conversation' }));
+    expect(openDm).toHaveBeenCalledWith('bob');
+    await waitFor(() => expect(dialog.hasAttribute('open')).toBe(false));
+  });
+
+  it('shows the server’s refusal in the DM dialog', async () => {
+    vi.spyOn(store, 'openDm').mockRejectedValue(Object.assign(new Error('No user called zed'), { code: 'unknown_user' }));
+    const user = userEvent.setup();
+    await start();
+    await user.click(screen.getByRole('button', { name: 'Start a direct message' }));
+    const dialog = screen.getByRole('dialog', { name: 'Start a direct message' });
+    await user.type(within(dialog).getByLabelText('Their display name'), 'zed');
+    await user.click(within(dialog).getByRole('button', { name: 'Open conversation' }));
+    await waitFor(() => expect(within(dialog).getByRole('alert').textContent).toBe('Nobody here is called “zed”.'));
+    expect(dialog.hasAttribute('open')).toBe(true);
+  });
+
+  it('draws a DM room by the other person: in its own section, in the heading and in the composer', async () => {
+    const room = server.room('dalicebob', 'alice, bob', true, ['alice', 'bob']);
+    room.summary.dm = [
+      { id: 'u-alice', name: 'alice' },
+      { id: 'u-bob', name: 'bob' },
+    ];
+    await start();
+    await act(async () => store.select('dalicebob'));
+    await waitFor(() => expect(store.getSnapshot().rooms.dalicebob?.loaded).toBe(true));
+    // Cheap queries: role queries over the whole screen are slow in jsdom on a busy machine.
+    await waitFor(() => expect(document.getElementById('room-title')?.textContent).toBe('bob'));
+    const dms = screen.getByRole('region', { name: 'Direct messages' });
+    expect(within(dms).getByRole('button', { current: 'page' }).textContent).toContain('bob');
+    expect(within(screen.getByRole('region', { name: 'Your rooms' })).queryByRole('button', { name: /bob/ })).toBeNull();
+    expect(within(screen.getByRole('region', { name: 'More rooms' })).queryByText(/bob/)).toBeNull();
+    expect(composer().getAttribute('placeholder')).toBe('Message bob');
+    await waitFor(() => expect(document.querySelector('.room-start h2')?.textContent).toBe('bob'));
+  });
+
+  it('edits and deletes your own message by its seq, in the room it is in', async () => {
+    const editMessage = vi.spyOn(store, 'editMessage').mockResolvedValue(undefined);
+    const deleteMessage = vi.spyOn(store, 'deleteMessage').mockResolvedValue(undefined);
+    const user = userEvent.setup();
+    await start();
+    await user.click(composer());
+    await user.keyboard('helo{Enter}');
+    await waitFor(() => expect(document.querySelector('.msg.pending')).toBeNull());
+    const seq = server.messages('lobby')[0]!.seq;
+    const mine = () => screen.getByText('helo').closest('article')!;
+    await user.click(within(mine()).getByRole('button', { name: 'Edit message' }));
+    await user.clear(screen.getByRole('textbox', { name: 'Edit message' }));
+    await user.keyboard('hello{Enter}');
+    expect(editMessage).toHaveBeenCalledWith('lobby', seq, 'hello');
+    await waitFor(() => expect(screen.queryByRole('textbox', { name: 'Edit message' })).toBeNull());
+    await user.click(within(mine()).getByRole('button', { name: 'Delete message' }));
+    await user.click(within(mine()).getByRole('button', { name: 'Delete' }));
+    expect(deleteMessage).toHaveBeenCalledWith('lobby', seq);
   });
 });

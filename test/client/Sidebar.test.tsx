@@ -21,6 +21,7 @@ function setup(over: Partial<SidebarProps> = {}) {
     current: 'lobby',
     onSelect: vi.fn(),
     onCreate: vi.fn(),
+    onStartDm: vi.fn(),
     onRefresh: vi.fn(),
     onSignOut: vi.fn(),
     ...over,
@@ -31,6 +32,19 @@ function setup(over: Partial<SidebarProps> = {}) {
 
 const yourRooms = () => screen.getByRole('region', { name: 'Your rooms' });
 const moreRooms = () => screen.getByRole('region', { name: 'More rooms' });
+const dms = () => screen.getByRole('region', { name: 'Direct messages' });
+
+const bob = { id: 'u-bob', name: 'bob' };
+const carol = { id: 'u-carol', name: 'carol' };
+const alice = { id: 'u-alice', name: 'alice' };
+const dmSummary = (id: string, other: { id: string; name: string }): RoomSummary => ({
+  id,
+  name: [alice, other].map((u) => u.name).join(', '),
+  private: true,
+  createdBy: 'u-alice',
+  lastSeq: 4,
+  dm: [alice, other],
+});
 
 describe('Sidebar', () => {
   it('highlights the current room for sight and for screen readers', () => {
@@ -41,14 +55,23 @@ describe('Sidebar', () => {
     expect(within(yourRooms()).getAllByRole('button', { current: false }).map((b) => b.textContent)).not.toContain(current.textContent);
   });
 
-  it('shows unread counts, capped, with words for screen readers', () => {
+  it('shows unread counts, capped, with words for screen readers, and unread rooms in bold', () => {
     setup();
-    const random = within(yourRooms()).getByRole('button', { name: /random/ });
-    expect(random.textContent).toContain('3 unread');
-    const plans = within(yourRooms()).getByRole('button', { name: /plans/ });
-    expect(plans.querySelector('.badge')!.textContent).toBe('99+ unread');
-    const lobby = within(yourRooms()).getByRole('button', { name: /Lobby/ });
+    // The number is drawn; what is read out is the sentence, once.
+    const random = within(yourRooms()).getByRole('button', { name: 'random, 3 unread' });
+    expect(random.querySelector('.badge [aria-hidden="true"]')!.textContent).toBe('3');
+    expect(random.className).toContain('unread');
+    const plans = within(yourRooms()).getByRole('button', { name: 'plans(private), more than 99 unread' });
+    expect(plans.querySelector('.badge [aria-hidden="true"]')!.textContent).toBe('99+');
+    const lobby = within(yourRooms()).getByRole('button', { name: 'Lobby' });
     expect(lobby.querySelector('.badge')).toBeNull();
+    expect(lobby.className).not.toContain('unread');
+  });
+
+  it('counts up to 99 before it caps', () => {
+    setup({ rooms: [{ id: 'lobby', name: 'Lobby', private: false, unread: 99 }], directory: [] });
+    const lobby = within(yourRooms()).getByRole('button', { name: 'Lobby, 99 unread' });
+    expect(lobby.querySelector('.badge [aria-hidden="true"]')!.textContent).toBe('99');
   });
 
   it('marks private rooms, and lists joinable rooms you are not in yet', async () => {
@@ -79,5 +102,47 @@ describe('Sidebar', () => {
     cleanup();
     setup({ directory: [summary('lobby')], directoryLoaded: true, rooms: [{ id: 'lobby', name: 'Lobby', private: false, unread: 0 }] });
     expect(within(moreRooms()).getByText('You are in every room you can see.')).toBeTruthy();
+  });
+
+  describe('direct messages', () => {
+    const withDms = (over: Partial<SidebarProps> = {}) =>
+      setup({
+        rooms: [
+          { id: 'lobby', name: 'Lobby', private: false, unread: 0 },
+          { id: 'dbob', name: 'alice, bob', private: true, unread: 2, dm: bob },
+          { id: 'dcarol', name: 'alice, carol', private: true, unread: 0, dm: carol },
+        ],
+        directory: [summary('lobby'), dmSummary('dbob', bob), dmSummary('dcarol', carol), dmSummary('ddave', { id: 'u-dave', name: 'dave' }), summary('music')],
+        ...over,
+      });
+
+    it('lists DMs in their own section, by the other person, with unread counts, and not among your rooms', async () => {
+      const props = withDms({ current: 'dcarol' });
+      const bobRow = within(dms()).getByRole('button', { name: 'bob, 2 unread' });
+      const listed = within(dms()).getAllByRole('listitem').map((li) => within(li).getByRole('button'));
+      expect(listed).toEqual([bobRow, within(dms()).getByRole('button', { name: 'carol' })]);
+      expect(bobRow.className).toContain('unread');
+      // Drawn with the person's avatar, which screen readers skip: the name says who it is.
+      expect(bobRow.querySelector('.avatar')!.getAttribute('aria-hidden')).toBe('true');
+      expect(bobRow.textContent).not.toContain('(private)');
+      expect(within(dms()).getByRole('button', { current: 'page' }).textContent).toContain('carol');
+      expect(within(yourRooms()).queryByRole('button', { name: /bob|carol/ })).toBeNull();
+      await userEvent.setup().click(bobRow);
+      expect(props.onSelect).toHaveBeenCalledWith('dbob');
+    });
+
+    it('never offers DMs in the directory, not even ones you are not following', () => {
+      withDms();
+      const browse = within(moreRooms()).getAllByRole('button');
+      expect(browse.map((b) => b.textContent)).toEqual(['↻', expect.stringContaining('music')]);
+      expect(within(moreRooms()).queryByText(/dave|bob/)).toBeNull();
+    });
+
+    it('has a labelled button to start one, and says when there are none yet', async () => {
+      const props = setup();
+      expect(within(dms()).getByText('No conversations yet.')).toBeTruthy();
+      await userEvent.setup().click(within(dms()).getByRole('button', { name: 'Start a direct message' }));
+      expect(props.onStartDm).toHaveBeenCalledTimes(1);
+    });
   });
 });

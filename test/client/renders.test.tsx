@@ -4,7 +4,7 @@
  * not every message row. Message text is drawn by Linkified, so counting its
  * renders counts message-row renders.
  */
-import { act, cleanup, render } from '@testing-library/react';
+import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { ChatMessage } from '../../amplify/core/protocol';
@@ -42,7 +42,7 @@ afterEach(() => {
 
 describe('MessageList rows', () => {
   it('draws only the new row when a message arrives', async () => {
-    const handlers = { onLoadOlder: vi.fn(), onRetry: vi.fn(), onDiscard: vi.fn(), onEdit: vi.fn() };
+    const handlers = { onLoadOlder: vi.fn(), onRetry: vi.fn(), onDiscard: vi.fn(), onEdit: vi.fn(), onEditMessage: vi.fn(), onDeleteMessage: vi.fn() };
     const props = (messages: ChatMessage[]): MessageListProps => ({
       roomId: 'lobby',
       roomLabel: '#lobby',
@@ -63,6 +63,23 @@ describe('MessageList rows', () => {
     view.rerender(<MessageList {...props([...five, msg(6)])} />);
     await settle();
     expect(drawn).toEqual(['message 6']);
+  });
+
+  it('draws only the row being edited when an edit starts and ends', async () => {
+    const handlers = { onLoadOlder: vi.fn(), onRetry: vi.fn(), onDiscard: vi.fn(), onEdit: vi.fn(), onEditMessage: vi.fn(), onDeleteMessage: vi.fn() };
+    const mine = (seq: number): ChatMessage => ({ ...msg(seq), senderId: 'u-alice', senderName: 'alice' });
+    const messages = [msg(1), mine(2), msg(3), mine(4)];
+    render(<MessageList roomId="lobby" roomLabel="#lobby" messages={messages} pending={[]} meId="u-alice" loaded hasOlder={false} loadingOlder={false} {...handlers} />);
+    await settle();
+    drawn.length = 0;
+    const row = screen.getByText('message 2').closest('article')!;
+    fireEvent.click(within(row).getByRole('button', { name: 'Edit message' }));
+    await settle();
+    // The editor replaces that row's text; no other row redraws.
+    expect(drawn).toEqual([]);
+    fireEvent.keyDown(screen.getByRole('textbox', { name: 'Edit message' }), { key: 'Escape' });
+    await settle();
+    expect(drawn).toEqual(['message 2']);
   });
 });
 
