@@ -165,24 +165,44 @@ async function ensureLobbyMarker(deps: ChatDeps, who: ChatUser, lastRead: number
 }
 
 /**
+ * A seq at most this recent may be reserved and not yet written: a count that
+ * finds one waits this long and counts again, at most UNREAD_RECOUNTS times.
+ */
+const UNREAD_SETTLE_MS = 40;
+const UNREAD_RECOUNTS = 2;
+const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
  * Messages in (lastRead, lastSeq] from others that are real messages: not
  * skips, not change items, not deleted. One Query counting on the server
  * (Select COUNT reads, but returns no items), capped at LIMITS.unreadMax.
+ * `lastSeq` comes from the counter, so a send may have reserved a seq in the
+ * range and not stored it yet; the client takes the count as covering every
+ * seq up to lastSeq, so such a message would never be counted. A range with
+ * a seq that holds no item is counted again after a moment (a dead writer's
+ * gap stays, and is rightly not a message).
  */
 export async function unreadCount(deps: ChatDeps, room: string, userId: string, lastRead: number, lastSeq: number): Promise<number> {
   const high = Math.min(lastSeq, MAX_SEQ);
   if (lastRead >= high) return 0;
-  const res = await deps.db.send(
-    new QueryCommand({
-      TableName: deps.tables.chat,
-      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :low AND :high',
-      FilterExpression: 'attribute_not_exists(skipped) AND attribute_not_exists(kind) AND attribute_not_exists(deleted) AND senderId <> :me',
-      ExpressionAttributeValues: { ':pk': keys.roomPk(room), ':low': seqKey(lastRead + 1), ':high': seqKey(high), ':me': userId },
-      Select: 'COUNT',
-      Limit: UNREAD_SCAN,
-    }),
-  );
-  return Math.min(res.Count ?? 0, LIMITS.unreadMax);
+  for (let attempt = 0; ; attempt++) {
+    const res = await deps.db.send(
+      new QueryCommand({
+        TableName: deps.tables.chat,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :low AND :high',
+        FilterExpression: 'attribute_not_exists(skipped) AND attribute_not_exists(kind) AND attribute_not_exists(deleted) AND senderId <> :me',
+        ExpressionAttributeValues: { ':pk': keys.roomPk(room), ':low': seqKey(lastRead + 1), ':high': seqKey(high), ':me': userId },
+        Select: 'COUNT',
+        Limit: UNREAD_SCAN,
+        // A write that has just landed must be seen.
+        ConsistentRead: true,
+      }),
+    );
+    const scanned = res.ScannedCount ?? 0;
+    const complete = scanned >= Math.min(high - lastRead, UNREAD_SCAN);
+    if (complete || attempt >= UNREAD_RECOUNTS) return Math.min(res.Count ?? 0, LIMITS.unreadMax);
+    await pause(UNREAD_SETTLE_MS);
+  }
 }
 
 // ------------------------------------------------------------------ join, leave, create
@@ -355,8 +375,8 @@ export async function markRead(deps: ChatDeps, caller: Caller, roomId: string, s
   const stored = await moveMarker(deps, caller, roomId, seq);
   if (!stored) throw notMember();
   const unread = await unreadCount(deps, roomId, caller.userId, stored.lastRead, room.lastSeq);
-  await reply(deps, caller.connectionId, { type: 'read', room: roomId, seq: stored.lastRead, unread, reqId });
-  if (stored.moved) await tellUser(deps, caller, { type: 'read', room: roomId, seq: stored.lastRead, unread }, caller.connectionId);
+  await reply(deps, caller.connectionId, { type: 'read', room: roomId, seq: stored.lastRead, unread, lastSeq: room.lastSeq, reqId });
+  if (stored.moved) await tellUser(deps, caller, { type: 'read', room: roomId, seq: stored.lastRead, unread, lastSeq: room.lastSeq }, caller.connectionId);
 }
 
 /**

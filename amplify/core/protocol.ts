@@ -402,7 +402,8 @@ export type ServerEvent =
       reqId?: string;
     }
   /** Your read position moved (on this socket or another of yours). */
-  | { type: 'read'; room: string; seq: number; unread: number; reqId?: string }
+  /** `unread` is as of the room's `lastSeq`: messages past it, if any arrived first, are not in it. */
+  | { type: 'read'; room: string; seq: number; unread: number; lastSeq: number; reqId?: string }
   /** A room became yours on another socket (joined, created), or someone added you (invitation, DM). Send `joinroom` to get it live here. */
   | { type: 'roomadded'; room: MyRoom; by?: UserRef }
   /** You left the room on another socket; this one no longer gets it either. */
