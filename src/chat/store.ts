@@ -209,7 +209,7 @@ export class ChatStore {
       }),
       s.on('roomremoved', ({ room }) => this.onRoomRemoved(room)),
       s.on('roomcreated', ({ room }) => this.upsertDirectory(room)),
-      s.on('read', (e) => this.onRead(e.room, e.seq, e.unread)),
+      s.on('read', (e) => this.onRead(e.room, e.seq, e.unread, e.lastSeq)),
       s.on('changes', (e) => this.onChanges(e.room, e.changes)),
       s.on('joinfailed', ({ room, error }) => {
         this.updateRoom(room, () => ({ followed: false, blocked: error.message }));
@@ -469,14 +469,27 @@ export class ChatStore {
   }
 
   /** The read marker moved (here or on another device). */
-  private onRead(id: string, seq: number, unread: number): void {
+  private onRead(id: string, seq: number, unread: number, lastSeq: number): void {
     const room = this.state.rooms[id];
     if (!room) return;
-    // Whatever is shown now was there when the server counted, or is about to be marked read.
-    this.counted.set(id, Math.max(this.counted.get(id) ?? 0, room.messages.at(-1)?.seq ?? 0));
-    this.updateRoom(id, (r) => ({ lastRead: Math.max(r.lastRead, seq), unread: this.looking(id) ? 0 : unread }));
+    this.counted.set(id, Math.max(this.counted.get(id) ?? 0, lastSeq));
+    this.updateRoom(id, (r) => {
+      const lastRead = Math.max(r.lastRead, seq);
+      return { lastRead, unread: this.looking(id) ? 0 : this.withLater(r, unread, lastSeq, lastRead) };
+    });
     if (this.looking(id)) this.look('update');
     this.syncTitle();
+  }
+
+  /**
+   * The server's count, which stops at its `lastSeq`, plus the messages from
+   * others past it that arrived live before the count did (a send racing the
+   * join or the read); they were counted once already and the count replaces that.
+   */
+  private withLater(r: RoomView, unread: number, lastSeq: number, lastRead: number): number {
+    const me = this.state.me.id;
+    const later = r.messages.filter((m) => m.seq > Math.max(lastSeq, lastRead) && m.senderId !== me && !m.deleted).length;
+    return Math.min(LIMITS.unreadMax, unread + later);
   }
 
   /** The server's unread count and read marker for a room, as of its `lastSeq`. */
@@ -485,7 +498,7 @@ export class ChatStore {
     const looking = this.looking(id);
     this.updateRoom(id, (r) => ({
       lastRead: Math.max(r.lastRead, lastRead),
-      unread: looking ? 0 : unread,
+      unread: looking ? 0 : this.withLater(r, unread, lastSeq, Math.max(r.lastRead, lastRead)),
       // Opened before the count arrived (a reload): the divider goes where the server says reading stopped.
       ...(looking && unread > 0 && r.dividerAt === undefined ? { dividerAt: Math.max(r.lastRead, lastRead) } : {}),
     }));

@@ -567,7 +567,7 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
   private onRead(event: EventOf<'read'>): void {
     if (!this.rooms.has(event.room)) return;
     this.marker(event.room).acknowledged(event.seq);
-    this.emit('read', { room: event.room, seq: event.seq, unread: event.unread });
+    this.emit('read', { room: event.room, seq: event.seq, unread: event.unread, lastSeq: event.lastSeq });
   }
 
   /** A room became this user's elsewhere: follow it and take a seat here too. */

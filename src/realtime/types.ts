@@ -64,7 +64,8 @@ export interface ChatSocketEvents {
   /** One page of this user's rooms, each now seated on this socket, with its read position. */
   synced: { rooms: MyRoom[] };
   /** The read position moved: the reply to markRead, or a read on another of this user's sockets. */
-  read: { room: string; seq: number; unread: number };
+  /** `unread` as the server counted it up to `lastSeq`. */
+  read: { room: string; seq: number; unread: number; lastSeq: number };
   /**
    * Edits and deletes, from live `change` frames and from history pages.
    * Apply one to the message at `target` when its seq is above that message's

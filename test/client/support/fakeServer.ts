@@ -380,7 +380,7 @@ export class FakeChatServer {
     const stored = Math.max(room.reads.get(conn.user.name) ?? 0, a.seq);
     room.reads.set(conn.user.name, stored);
     const go = () => {
-      const event = { type: 'read', room: a.room, seq: stored, unread: this.unread(room, conn.user) } as const;
+      const event = { type: 'read', room: a.room, seq: stored, unread: this.unread(room, conn.user), lastSeq: room.summary.lastSeq } as const;
       this.send(conn, { ...event, reqId: a.reqId });
       for (const c of this.socketsOf(conn.user.name, conn)) this.send(c, event);
     };
