@@ -59,7 +59,7 @@ export function DirectMessageDialog({ open, selfName, onClose, onOpen }: DirectM
       >
         <h2 id={`${id}-title`}>Start a direct message</h2>
         <div className="field">
-          <label htmlFor={`${id}-name`}>Their display name</label>
+          <label htmlFor={`${id}-name`}>Their chat name</label>
           <input
             id={`${id}-name`}
             value={name}

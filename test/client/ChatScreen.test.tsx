@@ -173,7 +173,7 @@ describe('ChatLayout: direct messages, edits and deletes go through the store', 
     await user.click(screen.getByRole('button', { name: 'Start a direct message' }));
     const dialog = screen.getByRole('dialog', { name: 'Start a direct message' });
     expect(dialog.hasAttribute('open')).toBe(true);
-    await user.type(within(dialog).getByLabelText('Their display name'), 'bob');
+    await user.type(within(dialog).getByLabelText('Their chat name'), 'bob');
     await user.click(within(dialog).getByRole('button', { name: 'Open conversation' }));
     expect(openDm).toHaveBeenCalledWith('bob');
     await waitFor(() => expect(dialog.hasAttribute('open')).toBe(false));
@@ -185,7 +185,7 @@ describe('ChatLayout: direct messages, edits and deletes go through the store', 
     await start();
     await user.click(screen.getByRole('button', { name: 'Start a direct message' }));
     const dialog = screen.getByRole('dialog', { name: 'Start a direct message' });
-    await user.type(within(dialog).getByLabelText('Their display name'), 'zed');
+    await user.type(within(dialog).getByLabelText('Their chat name'), 'zed');
     await user.click(within(dialog).getByRole('button', { name: 'Open conversation' }));
     await waitFor(() => expect(within(dialog).getByRole('alert').textContent).toBe('Nobody here is called “zed”.'));
     expect(dialog.hasAttribute('open')).toBe(true);

@@ -23,7 +23,7 @@ function setup(onOpen: (name: string) => Promise<unknown> = vi.fn(async () => 'd
   const open = vi.fn(onOpen);
   render(<DirectMessageDialog open selfName="alice" onClose={onClose} onOpen={open} />);
   const dialog = screen.getByRole('dialog', { name: 'Start a direct message' });
-  const input = within(dialog).getByLabelText('Their display name') as HTMLInputElement;
+  const input = within(dialog).getByLabelText('Their chat name') as HTMLInputElement;
   const submit = () => within(dialog).getByRole('button', { name: /Open conversation|Opening/ });
   return { dialog, input, submit, onClose, onOpen: open, user: userEvent.setup() };
 }
