@@ -18,7 +18,7 @@ import { startStack, type LocalStack } from '../local/stack';
 const CHROMIUM = '/usr/bin/chromium';
 const PASSWORD = 'Parley-e2e-1!';
 const suffix = Math.random().toString(36).slice(2, 7);
-const names = { alice: `alice${suffix}`, bob: `bob${suffix}`, carol: `carol${suffix}` };
+const names = { alice: `alice${suffix}`, bob: `bob${suffix}`, carol: `carol${suffix}`, dana: `dana${suffix}`, eli: `eli${suffix}` };
 
 let stack: LocalStack;
 let server: PreviewServer;
@@ -87,6 +87,7 @@ async function signUp(page: Page, name: string, check = false): Promise<void> {
 }
 
 async function signIn(page: Page, name: string): Promise<void> {
+  if (page.url() === 'about:blank') await page.goto(baseUrl);
   await page.getByRole('tab', { name: 'Sign in' }).click();
   await page.getByLabel('Email').fill(`${name}@example.com`);
   await page.getByLabel('Password').fill(PASSWORD);
@@ -212,7 +213,7 @@ describe.skipIf(!existsSync(CHROMIUM))('Parley in a browser', () => {
     // A private room: named by alice, its id made by the server. Bob is invited and can see it; carol cannot.
     const secret = `Secret ${suffix}`;
     await a.page.getByRole('button', { name: 'Create a room' }).click();
-    await a.page.getByLabel('Name').fill(secret);
+    await a.page.getByRole('dialog', { name: 'Create a room' }).getByLabel('Name', { exact: true }).fill(secret);
     await a.page.getByLabel(/Private/).check();
     expect(await a.page.getByLabel('Room ID').count()).toBe(0);
     await a.page.getByLabel('Invite people').fill(names.bob);
@@ -233,7 +234,8 @@ describe.skipIf(!existsSync(CHROMIUM))('Parley in a browser', () => {
     const nav = c.page.getByRole('navigation', { name: 'Rooms' });
     await nav.getByRole('button', { name: new RegExp(room) }).waitFor();
     expect(await nav.getByRole('button', { name: new RegExp(secret) }).count()).toBe(0);
-    // Even holding the server's id, carol gets nothing: her app follows it after a reload, and the join is refused.
+    // Even holding the server's id, carol gets nothing: her app opens it from storage after a reload,
+    // and the server's list of her rooms, which does not have it, sends her back to the lobby.
     const saved = await savedRooms(c.page);
     await c.page.evaluate(({ key, rooms, id }) => localStorage.setItem(key, JSON.stringify({ rooms: [...rooms, id], current: id })), {
       key: saved.key,
@@ -241,8 +243,8 @@ describe.skipIf(!existsSync(CHROMIUM))('Parley in a browser', () => {
       id: secretId,
     });
     await c.page.reload();
-    await c.page.getByRole('button', { name: `Join #${secretId}` }).waitFor({ timeout: 15_000 });
-    expect(await texts(c.page)).toEqual([]);
+    await c.page.getByRole('heading', { level: 1, name: '#Lobby' }).waitFor({ timeout: 15_000 });
+    expect(await nav.getByRole('button', { name: new RegExp(secretId) }).count()).toBe(0);
     expect(await c.page.getByText('Just between us').count()).toBe(0);
     await c.context.close();
 
@@ -265,5 +267,101 @@ describe.skipIf(!existsSync(CHROMIUM))('Parley in a browser', () => {
     await arabic.waitFor();
     expect(await arabic.evaluate((el) => el.matches(':dir(rtl)'))).toBe(true);
     expect(await a.page.locator('.msg-text', { hasText: 'Hi Bob' }).evaluate((el) => el.matches(':dir(ltr)'))).toBe(true);
+  }, 180_000);
+  it('two people with two devices each: rooms and read state follow the account; DMs, edits and deletes, live and after a reload', async () => {
+    const dana = { laptop: await newUser(), phone: await newUser() };
+    const eli = { laptop: await newUser(), phone: await newUser() };
+    await signUp(dana.laptop.page, names.dana);
+    await signUp(eli.laptop.page, names.eli);
+    // The second device is a fresh browser profile: nothing of the first one's storage.
+    await signIn(dana.phone.page, names.dana);
+    await signIn(eli.phone.page, names.eli);
+    const section = (page: Page, name: string) => page.getByRole('navigation', { name: 'Rooms' }).getByRole('region', { name });
+    const link = (page: Page, where: string, name: string | RegExp) =>
+      section(page, where).getByRole('button', { name: typeof name === 'string' ? new RegExp(`^\\W*${name}`) : name });
+    const unreadLinks = (page: Page) => page.getByRole('navigation', { name: 'Rooms' }).getByRole('button', { name: /unread/ });
+
+    // A new public room reaches everyone at once, with nobody pressing refresh.
+    const room = `plans-${suffix}`;
+    await dana.laptop.page.getByRole('button', { name: 'Create a room' }).click();
+    await dana.laptop.page.getByLabel('Room ID').fill(room);
+    await dana.laptop.page.getByRole('button', { name: 'Create room' }).click();
+    await dana.laptop.page.getByRole('heading', { level: 1, name: `#${room}` }).waitFor();
+    await link(eli.laptop.page, 'More rooms', room).waitFor({ timeout: 10_000 });
+    await link(eli.phone.page, 'More rooms', room).waitFor({ timeout: 10_000 });
+    // It is dana's room on every device: her phone lists it as hers, not as one to join.
+    await link(dana.phone.page, 'Your rooms', room).waitFor({ timeout: 10_000 });
+    expect(await link(dana.phone.page, 'More rooms', room).count()).toBe(0);
+
+    // Eli joins on his laptop; his phone follows at once. Then he looks at the lobby on both.
+    await link(eli.laptop.page, 'More rooms', room).click();
+    await eli.laptop.page.getByRole('heading', { level: 1, name: `#${room}` }).waitFor();
+    await link(eli.phone.page, 'Your rooms', room).waitFor({ timeout: 10_000 });
+    await link(eli.laptop.page, 'Your rooms', 'Lobby').click();
+    await eli.laptop.page.getByRole('heading', { level: 1, name: '#Lobby' }).waitFor();
+
+    // Three messages while eli looks elsewhere: both of his devices count the same three.
+    const plans = ['Dinner on Friday?', 'Somewhere near the station', 'Say by Thursday'];
+    for (const m of plans) await say(dana.laptop.page, m);
+    for (const p of [eli.laptop.page, eli.phone.page]) await link(p, 'Your rooms', new RegExp(`${room}\\s*, 3 unread`)).waitFor({ timeout: 10_000 });
+
+    // Reading on the phone clears the laptop's count; the phone opens at a "New messages" divider.
+    await link(eli.phone.page, 'Your rooms', new RegExp(room)).click();
+    await expectTexts(eli.phone.page, plans);
+    await eli.phone.page.getByRole('separator', { name: 'New messages' }).waitFor();
+    await expect.poll(() => unreadLinks(eli.laptop.page).count(), { timeout: 10_000 }).toBe(0);
+    expect(await unreadLinks(eli.phone.page).count()).toBe(0);
+    await expectAccessible(eli.phone.page, 'chat with a New messages divider');
+
+    // A direct message: dana starts it by eli's name.
+    await dana.laptop.page.getByRole('button', { name: 'Start a direct message' }).click();
+    const dialog = dana.laptop.page.getByRole('dialog', { name: 'Start a direct message' });
+    await dialog.getByLabel('Their chat name').fill(`nobody${suffix}`);
+    await dialog.getByRole('button', { name: 'Open conversation' }).click();
+    await dialog.getByRole('alert').filter({ hasText: `Nobody here is called “nobody${suffix}”.` }).waitFor();
+    await expectAccessible(dana.laptop.page, 'direct-message dialog');
+    await dialog.getByLabel('Their chat name').fill(names.eli);
+    await dialog.getByRole('button', { name: 'Open conversation' }).click();
+    await dana.laptop.page.getByRole('heading', { level: 1, name: names.eli }).waitFor();
+    await say(dana.laptop.page, 'psst, a secret');
+    await say(dana.laptop.page, 'see you at the statoin');
+    // It reaches all four screens under Direct messages, with nobody asking.
+    await link(dana.phone.page, 'Direct messages', names.eli).waitFor({ timeout: 10_000 });
+    for (const p of [eli.laptop.page, eli.phone.page]) await link(p, 'Direct messages', new RegExp(`${names.dana}\\s*, 2 unread`)).waitFor({ timeout: 10_000 });
+    expect(await link(eli.laptop.page, 'More rooms', names.dana).count()).toBe(0);
+    await link(eli.phone.page, 'Direct messages', names.dana).click();
+    await eli.phone.page.getByRole('heading', { level: 1, name: names.dana }).waitFor();
+    await expectTexts(eli.phone.page, ['psst, a secret', 'see you at the statoin']);
+
+    // Dana fixes one message and deletes the other on her laptop; eli's phone sees both live.
+    const message = (page: Page, text: string) => page.locator('.msg', { has: page.locator('.msg-text', { hasText: text }) });
+    await message(dana.laptop.page, 'see you at the statoin').getByRole('button', { name: 'Edit message' }).click();
+    const editor = dana.laptop.page.getByRole('textbox', { name: 'Edit message' });
+    await editor.fill('see you at the station');
+    await editor.press('Enter');
+    await message(dana.laptop.page, 'psst, a secret').getByRole('button', { name: 'Delete message' }).click();
+    await dana.laptop.page.getByRole('group', { name: 'Delete this message?' }).getByRole('button', { name: 'Delete', exact: true }).click();
+    const after = ['This message was deleted.', 'see you at the station'];
+    await expectTexts(eli.phone.page, after);
+    await message(eli.phone.page, 'see you at the station').locator('.msg-edited').waitFor();
+    // Only your own messages have the actions.
+    expect(await eli.phone.page.getByRole('button', { name: 'Edit message' }).count()).toBe(0);
+    await expectAccessible(eli.phone.page, 'direct messages with an edit and a tombstone');
+
+    // After a reload, history tells the same story, and the rooms are still his.
+    await eli.laptop.page.reload();
+    await link(eli.laptop.page, 'Direct messages', names.dana).click();
+    await expectTexts(eli.laptop.page, after);
+    await message(eli.laptop.page, 'see you at the station').locator('.msg-edited').waitFor();
+    await link(eli.laptop.page, 'Your rooms', room).waitFor();
+    expect(await unreadLinks(eli.laptop.page).count()).toBe(0);
+    // News elsewhere while he reads the DM: counted on the reloaded laptop too.
+    await link(dana.laptop.page, 'Your rooms', room).click();
+    await say(dana.laptop.page, 'Booked for 8!');
+    await link(eli.laptop.page, 'Your rooms', new RegExp(`${room}\\s*, 1 unread`)).waitFor({ timeout: 10_000 });
+
+    mkdirSync(resolve('docs'), { recursive: true });
+    await eli.laptop.page.screenshot({ path: resolve('docs/screenshot-dm.png') });
+    for (const d of [dana, eli]) for (const device of [d.laptop, d.phone]) await device.context.close();
   }, 180_000);
 });
