@@ -735,7 +735,7 @@ describe('rooms that follow the account, read markers, edits and DMs', () => {
     await waitFor(() => expect(synced).toHaveBeenCalledWith({ rooms: [expect.objectContaining({ id: 'lobby' }), expect.objectContaining({ id: 'random', lastRead: 0, unread: 3 })] }));
     await waitFor(() => expect(one.socket.lastSeq('random')).toBe(3));
     one.socket.markRead('random', 3);
-    await waitFor(() => expect(reads).toHaveBeenCalledWith({ room: 'random', seq: 3, unread: 0 }));
+    await waitFor(() => expect(reads).toHaveBeenCalledWith({ room: 'random', seq: 3, unread: 0, lastSeq: 3 }));
     expect(two.socket.lastRead('random')).toBe(3);
   });
 
