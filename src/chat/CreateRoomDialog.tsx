@@ -1,9 +1,9 @@
-import { useId, useRef, useState } from 'react';
+import { useId, useState } from 'react';
 import * as v from 'valibot';
 import { NAME_RULE, isValidName, nameKey } from '../../amplify/core/names';
 import { CreateRoomSchema, LIMITS, RoomIdSchema } from '../../amplify/core/protocol';
 import type { CreateRoomRequest } from '../realtime/socket';
-import { useModalDialog } from './useModalDialog';
+import { FormDialog } from './FormDialog';
 
 /** What the dialog asks for: a public room by its id, or a private room by its name (the server makes its id). */
 export type CreateRoomInput = CreateRoomRequest;
@@ -54,7 +54,6 @@ export function validateRoom(input: CreateRoomInput): string | undefined {
 }
 
 export function CreateRoomDialog({ open, onClose, onCreate }: { open: boolean; onClose: () => void; onCreate: (input: CreateRoomInput) => Promise<unknown> }) {
-  const ref = useRef<HTMLDialogElement>(null);
   const id = useId();
   const [name, setName] = useState('');
   const [room, setRoom] = useState('');
@@ -64,7 +63,6 @@ export function CreateRoomDialog({ open, onClose, onCreate }: { open: boolean; o
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
 
-  useModalDialog(ref, open);
 
   const submit = async () => {
     const input: CreateRoomInput = isPrivate
@@ -92,90 +90,78 @@ export function CreateRoomDialog({ open, onClose, onCreate }: { open: boolean; o
   };
 
   return (
-    <dialog ref={ref} className="dialog" aria-labelledby={`${id}-title`} onClose={onClose} onCancel={onClose}>
-      <form
-        method="dialog"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void submit();
-        }}
-      >
-        <h2 id={`${id}-title`}>Create a room</h2>
+    <FormDialog
+      open={open}
+      id={id}
+      title="Create a room"
+      error={error}
+      busy={busy}
+      submitLabel="Create room"
+      busyLabel="Creating…"
+      onSubmit={() => void submit()}
+      onClose={onClose}
+    >
+      <div className="field">
+        <label htmlFor={`${id}-name`}>Name</label>
+        <input
+          id={`${id}-name`}
+          value={name}
+          maxLength={64}
+          required={isPrivate}
+          placeholder="Weekend plans"
+          autoComplete="off"
+          onChange={(e) => {
+            setName(e.target.value);
+            if (!roomEdited) setRoom(slugify(e.target.value));
+          }}
+        />
+      </div>
+      {!isPrivate && (
         <div className="field">
-          <label htmlFor={`${id}-name`}>Name</label>
+          <label htmlFor={`${id}-room`}>Room ID</label>
           <input
-            id={`${id}-name`}
-            value={name}
-            maxLength={64}
-            required={isPrivate}
-            placeholder="Weekend plans"
+            id={`${id}-room`}
+            value={room}
+            maxLength={32}
+            required
+            placeholder="weekend-plans"
             autoComplete="off"
+            spellCheck={false}
+            aria-describedby={`${id}-room-hint`}
             onChange={(e) => {
-              setName(e.target.value);
-              if (!roomEdited) setRoom(slugify(e.target.value));
+              setRoom(e.target.value);
+              setRoomEdited(true);
             }}
           />
-        </div>
-        {!isPrivate && (
-          <div className="field">
-            <label htmlFor={`${id}-room`}>Room ID</label>
-            <input
-              id={`${id}-room`}
-              value={room}
-              maxLength={32}
-              required
-              placeholder="weekend-plans"
-              autoComplete="off"
-              spellCheck={false}
-              aria-describedby={`${id}-room-hint`}
-              onChange={(e) => {
-                setRoom(e.target.value);
-                setRoomEdited(true);
-              }}
-            />
-            <p id={`${id}-room-hint`} className="field-hint">
-              Lowercase letters, numbers, - and _. It cannot be changed later.
-            </p>
-          </div>
-        )}
-        <label className="check">
-          <input type="checkbox" checked={isPrivate} onChange={(e) => setPrivate(e.target.checked)} />
-          <span>
-            <strong>Private</strong>
-            <span className="field-hint">Only people you invite can see and join it. Its ID is made for you and cannot be guessed.</span>
-          </span>
-        </label>
-        {isPrivate && (
-          <div className="field">
-            <label htmlFor={`${id}-invite`}>Invite people</label>
-            <input
-              id={`${id}-invite`}
-              value={invite}
-              placeholder="alice, bob"
-              autoComplete="off"
-              spellCheck={false}
-              aria-describedby={`${id}-invite-hint`}
-              onChange={(e) => setInvite(e.target.value)}
-            />
-            <p id={`${id}-invite-hint`} className="field-hint">
-              Chat names, separated by commas or spaces.
-            </p>
-          </div>
-        )}
-        {error && (
-          <p className="form-error" role="alert">
-            {error}
+          <p id={`${id}-room-hint`} className="field-hint">
+            Lowercase letters, numbers, - and _. It cannot be changed later.
           </p>
-        )}
-        <div className="dialog-actions">
-          <button type="button" className="button ghost" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" className="button primary" disabled={busy}>
-            {busy ? 'Creating…' : 'Create room'}
-          </button>
         </div>
-      </form>
-    </dialog>
+      )}
+      <label className="check">
+        <input type="checkbox" checked={isPrivate} onChange={(e) => setPrivate(e.target.checked)} />
+        <span>
+          <strong>Private</strong>
+          <span className="field-hint">Only people you invite can see and join it. Its ID is made for you and cannot be guessed.</span>
+        </span>
+      </label>
+      {isPrivate && (
+        <div className="field">
+          <label htmlFor={`${id}-invite`}>Invite people</label>
+          <input
+            id={`${id}-invite`}
+            value={invite}
+            placeholder="alice, bob"
+            autoComplete="off"
+            spellCheck={false}
+            aria-describedby={`${id}-invite-hint`}
+            onChange={(e) => setInvite(e.target.value)}
+          />
+          <p id={`${id}-invite-hint`} className="field-hint">
+            Chat names, separated by commas or spaces.
+          </p>
+        </div>
+      )}
+    </FormDialog>
   );
 }

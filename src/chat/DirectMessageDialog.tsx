@@ -1,6 +1,6 @@
-import { useId, useRef, useState } from 'react';
+import { useId, useState } from 'react';
 import { NAME_RULE, isValidName, nameKey } from '../../amplify/core/names';
-import { useModalDialog } from './useModalDialog';
+import { FormDialog } from './FormDialog';
 
 /** The name as people type it: spaces around it and a leading @ are not part of it. */
 export const cleanDmName = (raw: string): string => raw.trim().replace(/^@/, '');
@@ -23,13 +23,11 @@ export interface DirectMessageDialogProps {
 }
 
 export function DirectMessageDialog({ open, selfName, onClose, onOpen }: DirectMessageDialogProps) {
-  const ref = useRef<HTMLDialogElement>(null);
   const id = useId();
   const [name, setName] = useState('');
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
 
-  useModalDialog(ref, open);
 
   const submit = async () => {
     const who = cleanDmName(name);
@@ -49,51 +47,39 @@ export function DirectMessageDialog({ open, selfName, onClose, onOpen }: DirectM
   };
 
   return (
-    <dialog ref={ref} className="dialog" aria-labelledby={`${id}-title`} onClose={onClose} onCancel={onClose}>
-      <form
-        method="dialog"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void submit();
-        }}
-      >
-        <h2 id={`${id}-title`}>Start a direct message</h2>
-        <div className="field">
-          <label htmlFor={`${id}-name`}>Their chat name</label>
-          <input
-            id={`${id}-name`}
-            value={name}
-            maxLength={33}
-            aria-required="true"
-            placeholder="alice"
-            autoComplete="off"
-            autoCapitalize="none"
-            spellCheck={false}
-            aria-invalid={error ? true : undefined}
-            aria-describedby={error ? `${id}-hint ${id}-error` : `${id}-hint`}
-            onChange={(e) => {
-              setName(e.target.value);
-              if (error) setError(undefined);
-            }}
-          />
-          <p id={`${id}-hint`} className="field-hint">
-            The chat name they signed up with. Only the two of you can read the conversation.
-          </p>
-        </div>
-        {error && (
-          <p id={`${id}-error`} className="form-error" role="alert">
-            {error}
-          </p>
-        )}
-        <div className="dialog-actions">
-          <button type="button" className="button ghost" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" className="button primary" disabled={busy}>
-            {busy ? 'Opening…' : 'Open conversation'}
-          </button>
-        </div>
-      </form>
-    </dialog>
+    <FormDialog
+      open={open}
+      id={id}
+      title="Start a direct message"
+      error={error}
+      busy={busy}
+      submitLabel="Open conversation"
+      busyLabel="Opening…"
+      onSubmit={() => void submit()}
+      onClose={onClose}
+    >
+      <div className="field">
+        <label htmlFor={`${id}-name`}>Their chat name</label>
+        <input
+          id={`${id}-name`}
+          value={name}
+          maxLength={33}
+          aria-required="true"
+          placeholder="alice"
+          autoComplete="off"
+          autoCapitalize="none"
+          spellCheck={false}
+          aria-invalid={error ? true : undefined}
+          aria-describedby={error ? `${id}-hint ${id}-error` : `${id}-hint`}
+          onChange={(e) => {
+            setName(e.target.value);
+            if (error) setError(undefined);
+          }}
+        />
+        <p id={`${id}-hint`} className="field-hint">
+          The chat name they signed up with. Only the two of you can read the conversation.
+        </p>
+      </div>
+    </FormDialog>
   );
 }
