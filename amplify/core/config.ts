@@ -10,8 +10,19 @@ export const ENV = {
   /** Local mode only: cognito-local's issuer, e.g. http://127.0.0.1:9229/<poolId>. */
   tokenIssuer: 'PARLEY_TOKEN_ISSUER',
   fanoutConcurrency: 'PARLEY_FANOUT_CONCURRENCY',
-  homeRegion: 'PARLEY_HOME_REGION',
+  /** The primary region: the lobby's home, and where room ids are claimed. Unset: this region. */
+  primaryRegion: 'PARLEY_PRIMARY_REGION',
+  /** JSON: region -> { homeFunction, endpoint? } for every region of the deployment (see regionsFromEnv). */
+  regions: 'PARLEY_REGIONS',
+  /** For functions no WebSocket event invokes (home, fanout): this region's @connections endpoint. */
+  callbackUrl: 'PARLEY_CALLBACK_URL',
 } as const;
+
+/** How to reach one region's home function. `endpoint` only in local mode (the Lambda Invoke stand-in). */
+export interface RegionRoute {
+  homeFunction: string;
+  endpoint?: string;
+}
 
 /** Everything a function learns from its environment, read once at cold start. */
 export interface ChatConfig {
@@ -20,8 +31,14 @@ export interface ChatConfig {
   /** Local mode only. In AWS the endpoint is derived from each event's requestContext. */
   managementEndpoint?: string;
   fanoutConcurrency: number;
-  /** The region whose writes order a room's messages (see README, "Global reach"). */
+  /** This function's region: new rooms created here are homed here. */
   homeRegion: string;
+  /** The primary region: the lobby's home, where room ids are claimed. */
+  primaryRegion: string;
+  /** Every other region's home function, by region. Empty: a single-region deployment. */
+  regions: Record<string, RegionRoute>;
+  /** @connections endpoint for functions no WebSocket event invokes. */
+  callbackUrl?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -58,8 +75,34 @@ export function chatConfigFromEnv(env: Env = process.env): ChatConfig {
     },
     managementEndpoint: env[ENV.managementEndpoint] || undefined,
     fanoutConcurrency: positiveInteger(env, ENV.fanoutConcurrency, 64, 1000),
-    homeRegion: env[ENV.homeRegion] ?? region,
+    homeRegion: region,
+    primaryRegion: env[ENV.primaryRegion] || region,
+    regions: regionsFromEnv(env[ENV.regions]),
+    callbackUrl: env[ENV.callbackUrl] || env[ENV.managementEndpoint] || undefined,
   };
+}
+
+/** PARLEY_REGIONS, checked at cold start: a typo must fail loudly, not strand a room's sends. */
+export function regionsFromEnv(raw: string | undefined): Record<string, RegionRoute> {
+  if (raw === undefined || raw === '') return {};
+  const fail = (why: string): never => {
+    throw new Error(`${ENV.regions} ${why}: ${raw}`);
+  };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    return fail('is not JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return fail('must be an object of regions');
+  const out: Record<string, RegionRoute> = {};
+  for (const [region, route] of Object.entries(parsed as Record<string, unknown>)) {
+    const r = route as Partial<RegionRoute> | null;
+    if (!r || typeof r.homeFunction !== 'string' || r.homeFunction === '') fail(`has no homeFunction for ${region}`);
+    if (r?.endpoint !== undefined && typeof r.endpoint !== 'string') fail(`has a bad endpoint for ${region}`);
+    out[region] = { homeFunction: r!.homeFunction!, ...(r?.endpoint ? { endpoint: r.endpoint } : {}) };
+  }
+  return out;
 }
 
 /** The name registry's table, for the Pre sign-up trigger (which needs nothing else). */

@@ -97,6 +97,8 @@ export const ERROR_CODES = [
   /** $connect only (HTTP 429): the user already has the most sockets allowed open. */
   'too_many_connections',
   'unavailable',
+  /** The room's home region (the one region that orders it) cannot be reached; retry later. Reading still works. */
+  'home_unavailable',
   'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -6,7 +6,7 @@
  * stack would reference the functions while the functions reference it back
  * (table names, API id), a circular nested-stack dependency.
  */
-import { Aws, type CfnElement, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { type CfnElement, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import { LogGroupLogDestination, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
@@ -196,7 +196,6 @@ export class ParleyRealtime extends Construct {
         fn.addEnvironment(ENV.connectionsTable, tables.connections.tableName);
         fn.addEnvironment(ENV.chatTable, tables.chat.tableName);
         fn.addEnvironment(ENV.usersTable, tables.users.tableName);
-        fn.addEnvironment(ENV.homeRegion, Aws.REGION);
       }
       for (const shape of ALL_TABLES) {
         const actions = access.tables[shape.id];

@@ -12,3 +12,22 @@ export const TOKEN_QUERY_PARAMETER = 'token';
 
 /** The $connect authorizer's identity source: API Gateway answers 401 without invoking it when this is missing. */
 export const TOKEN_IDENTITY_SOURCE = `route.request.querystring.${TOKEN_QUERY_PARAMETER}`;
+
+/**
+ * Which chat-table stream records a region's fanout function receives: new
+ * message and change items (sk S#…) written in another region, never skips.
+ * The CDK event source mapping and the local stream poller both use it, so
+ * local mode filters exactly as Lambda does. (Lambda event filter syntax.)
+ */
+export function fanoutStreamFilter(region: string) {
+  return {
+    eventName: ['INSERT'],
+    dynamodb: {
+      NewImage: {
+        sk: { S: [{ prefix: 'S#' }] },
+        origin: { S: [{ 'anything-but': [region] }] },
+        skipped: [{ exists: false }],
+      },
+    },
+  } as const;
+}
