@@ -2,12 +2,14 @@
  * The chat service: what each action does, independent of Lambda. Handlers
  * parse and authenticate, then call `perform`; tests call it directly.
  */
-import { registerConnection, removeConnection, roomConnections, type Authenticated, type ConnectionRow, type RoomConnection } from './connections';
+import { registerConnection, removeConnection, type Authenticated, type ConnectionRow } from './connections';
 import type { ChatDeps } from './deps';
 import { deleteMessage, editMessage, type Changed } from './edits';
-import { broadcast, deliver, forEachLimit, reply } from './fanout';
+import { broadcast, deliver, forEachLimit, recipientsAt, reply } from './fanout';
+import { atHome } from './home';
+import { homeOf, isHere, requireHome } from './regions';
 import { consoleLog } from './log';
-import { history, reserveSeq, skip, storeMessage, type Reservation } from './messages';
+import { history, reserveSeq, skip, storeMessage } from './messages';
 import { announce, createAndJoin, join, leave, markRead, openDm, sync } from './membership';
 import { DEFAULT_ROOM, ProtocolError, type ActionOf, type ClientAction } from './protocol';
 import { admit, admitLocally } from './ratelimit';
@@ -84,12 +86,20 @@ export async function perform(deps: ChatDeps, caller: Caller, action: ClientActi
       return reply(deps, caller.connectionId, { type: 'rooms', ...(await listRooms(deps, caller.userId, action.cursor)), reqId: action.reqId });
     case 'history': {
       const room = await accessibleRoom(deps, action.room, caller.userId);
-      const page = await history(deps, room.id, action);
+      // Only the home settles gaps: elsewhere a gap may be a message still replicating.
+      const page = await history(deps, room.id, action, { settle: isHere(deps, room.homeRegion) });
       return reply(deps, caller.connectionId, { type: 'history', room: room.id, ...page, lastSeq: room.lastSeq, reqId: action.reqId });
     }
     case 'editmessage':
     case 'deletemessage': {
       requireJoined(conn, action.room);
+      const home = await requireHome(deps, action.room);
+      if (!isHere(deps, home)) {
+        // The home delivers to its region, the streams to the others; the caller's copy is its reply.
+        const text = action.action === 'editmessage' ? { text: action.message } : {};
+        const change = await atHome(deps, home, { op: 'change', room: action.room, caller: user(caller), target: action.seq, ...text });
+        return reply(deps, caller.connectionId, { type: 'change', ...change, reqId: action.reqId });
+      }
       const changed =
         action.action === 'editmessage'
           ? await editMessage(deps, action.room, caller, action.seq, action.message)
@@ -128,7 +138,12 @@ async function send(deps: ChatDeps, caller: Caller, action: ActionOf<'sendmessag
   // Stamped before the seq is reserved, so a message's ts is never earlier than anything its seq depends on.
   const ts = deps.now();
   const named = action.room;
-  const early = named !== undefined && deps.cache?.roomsOf(caller.connectionId)?.has(named) ? settled(reserveSeq(deps, named)) : undefined;
+  // In a single-region deployment every room is home (no read); elsewhere the home is remembered per room.
+  const namedHome = named !== undefined && deps.forward ? await homeOf(deps, named) : deps.homeRegion;
+  const early =
+    named !== undefined && namedHome !== undefined && isHere(deps, namedHome) && deps.cache?.roomsOf(caller.connectionId)?.has(named)
+      ? settled(reserveSeq(deps, named))
+      : undefined;
   let room: string;
   try {
     const conn = await session(deps, caller);
@@ -139,6 +154,8 @@ async function send(deps: ChatDeps, caller: Caller, action: ActionOf<'sendmessag
     if (spent?.ok) await skip(deps, named as string, spent.value.seq);
     throw err;
   }
+  const home = early ? deps.homeRegion : await requireHome(deps, room);
+  if (!isHere(deps, home)) return sendAway(deps, caller, action, room, home, ts);
   const reservation = early ? unwrap(await early) : await reserveSeq(deps, room);
   const recipients = recipientsAt(deps, room, reservation);
   recipients.catch(() => undefined);
@@ -175,18 +192,34 @@ async function send(deps: ChatDeps, caller: Caller, action: ActionOf<'sendmessag
 }
 
 /**
- * The room's recipients for a seq reserved at `reservation.version`: this
- * container's list if it was read at that version, else a strongly
- * consistent Query, started only now that the seq is reserved, so every
- * connection whose join landed before this message was sequenced is in it.
+ * A send to a room homed in another region: admitted here, sequenced and
+ * stored there (which also delivers it to that region's sockets), answered
+ * here with the home's seq. This region's sockets, and every other
+ * region's, get it from their replica's stream (functions/fanout).
  */
-async function recipientsAt(deps: ChatDeps, room: string, reservation: Reservation): Promise<RoomConnection[]> {
-  const held = deps.cache?.recipientsAt(room, reservation.version);
-  if (held) return held;
-  const conns = await roomConnections(deps, room);
-  deps.cache?.storeRecipients(room, reservation.version, conns);
-  return conns;
+async function sendAway(deps: ChatDeps, caller: Caller, action: ActionOf<'sendmessage'>, room: string, home: string, ts: number): Promise<void> {
+  const { message, duplicate } = await atHome(deps, home, {
+    op: 'send',
+    room,
+    sender: user(caller),
+    text: action.message,
+    ...(action.clientMsgId ? { clientMsgId: action.clientMsgId } : {}),
+    ts,
+    firstAttempt: action.retry !== true,
+  });
+  await reply(deps, caller.connectionId, {
+    type: 'ack',
+    room,
+    seq: message.seq,
+    id: message.id,
+    ts: message.ts,
+    clientMsgId: action.clientMsgId,
+    reqId: action.reqId,
+    duplicate,
+  });
 }
+
+const user = (caller: Caller) => ({ userId: caller.userId, userName: caller.userName });
 
 /** A change goes to the room as a message does; the caller's copy is its reply. */
 async function fanOutChange(deps: ChatDeps, caller: Caller, { change, reservation }: Changed, reqId: string | undefined): Promise<void> {

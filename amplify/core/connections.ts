@@ -5,7 +5,8 @@ import type { ChatDeps } from './deps';
 import { ConnectionGone } from './errors';
 import { forEachLimit } from './fanout';
 import { keys } from './keys';
-import { updateMeta } from './rooms';
+import { getRoom, updateMeta } from './rooms';
+import { homeOf, isHere } from './regions';
 import { DEFAULT_ROOM, LIMITS, ProtocolError, type UserRef } from './protocol';
 
 /**
@@ -338,6 +339,10 @@ export async function removeOthersFromRoom(deps: ChatDeps, connectionIds: readon
  * Returns the room's last seq as of the bump.
  */
 export async function bumpMembers(deps: ChatDeps, room: string): Promise<number> {
+  // The version guards the home's own recipients cache; another region's sockets hear the room from its
+  // stream, which reads its recipients afresh, and a write to META from here could undo the home's lastSeq.
+  const home = await homeOf(deps, room);
+  if (home !== undefined && !isHere(deps, home)) return (await getRoom(deps, room, { consistent: true }))?.lastSeq ?? 0;
   const meta = await updateMeta(deps, room, { UpdateExpression: 'ADD mv :one', ExpressionAttributeValues: { ':one': 1 }, ReturnValues: 'ALL_NEW' });
   // No room, so no seq can be reserved in it either: there is nothing to version.
   return Number(meta?.lastSeq ?? 0);

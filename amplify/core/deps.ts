@@ -1,7 +1,12 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ApiGatewayManagementApiClient, DeleteConnectionCommand, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import type { RegionRoute } from './config';
+import { ProtocolError, type ErrorCode } from './protocol';
+import { homeUnavailable } from './regions';
 import type { ChatConfig } from './config';
+import type { HomeRequest } from './home';
 import type { ContainerCache } from './cache';
 import type { Log } from './log';
 import type { LocalAdmission } from './ratelimit';
@@ -26,7 +31,16 @@ export interface ChatDeps {
   tables: ChatConfig['tables'];
   notifier: Notifier;
   fanoutConcurrency: number;
+  /** This function's region: rooms created here are homed here. */
   homeRegion: string;
+  /** The primary region (the lobby's home, where room ids are claimed); absent: this region. */
+  primaryRegion?: string;
+  /**
+   * Runs a request in another region's home function (core/home.ts), throwing
+   * its ProtocolError, or home_unavailable when that region cannot be reached.
+   * Absent in a single-region deployment, which is home to every room.
+   */
+  forward?: (region: string, request: HomeRequest) => Promise<unknown>;
   now: () => number;
   /** This container's memory of recent admissions; optional, it only saves writes. */
   admission?: LocalAdmission;
@@ -37,7 +51,7 @@ export interface ChatDeps {
 }
 
 /** An AWS SDK client a handler uses. Handlers build theirs only through this module. */
-export type SdkClient = DynamoDBClient | ApiGatewayManagementApiClient;
+export type SdkClient = DynamoDBClient | ApiGatewayManagementApiClient | LambdaClient;
 const sdkClients = new Set<SdkClient>();
 const sdkClientHooks: ((client: SdkClient) => void)[] = [];
 
@@ -112,4 +126,56 @@ export function managementEndpointFor(
   requestContext: { domainName: string; stage: string },
 ): string {
   return config.managementEndpoint ?? `https://${requestContext.domainName}/${requestContext.stage}`;
+}
+
+/**
+ * How long a forwarded request may take before the room's home counts as
+ * unreachable: well inside the chat function's 25 s, and long enough for a
+ * cold home function. One attempt: the caller's client retries, with its
+ * clientMsgId, so a send is never stored twice.
+ */
+const FORWARD_TIMEOUT_MS = 8_000;
+const FORWARD_CONNECT_TIMEOUT_MS = 2_000;
+
+/**
+ * deps.forward for a multi-region deployment: one Lambda client per region,
+ * kept for the container's life, invoking that region's home function
+ * (core/home.ts) and turning its answer back into a value or the same
+ * ProtocolError. Any failure to get an answer is home_unavailable.
+ */
+export function homeForwarder(regions: Record<string, RegionRoute>): ((region: string, request: HomeRequest) => Promise<unknown>) | undefined {
+  if (Object.keys(regions).length === 0) return undefined;
+  const clients = new Map<string, LambdaClient>();
+  const clientFor = (region: string, route: RegionRoute) => {
+    let client = clients.get(region);
+    if (!client) {
+      client = built(
+        new LambdaClient({
+          region: route.endpoint ? process.env.AWS_REGION : region,
+          ...(route.endpoint ? { endpoint: route.endpoint } : {}),
+          maxAttempts: 1,
+          requestHandler: { connectionTimeout: FORWARD_CONNECT_TIMEOUT_MS, requestTimeout: FORWARD_TIMEOUT_MS },
+        }),
+      );
+      clients.set(region, client);
+    }
+    return client;
+  };
+  return async (region, request) => {
+    const route = regions[region];
+    if (!route) throw homeUnavailable(region);
+    let payload: Uint8Array | undefined;
+    try {
+      const res = await clientFor(region, route).send(
+        new InvokeCommand({ FunctionName: route.homeFunction, Payload: new TextEncoder().encode(JSON.stringify(request)) }),
+      );
+      if (res.FunctionError) throw new Error(`home function failed: ${res.FunctionError}`);
+      payload = res.Payload;
+    } catch {
+      throw homeUnavailable(region);
+    }
+    const answer = JSON.parse(new TextDecoder().decode(payload)) as { ok: true; value: unknown } | { ok: false; error: { code: ErrorCode; message: string; details?: ProtocolError['details'] } };
+    if (answer.ok) return answer.value;
+    throw new ProtocolError(answer.error.code, answer.error.message, answer.error.details ?? {});
+  };
 }

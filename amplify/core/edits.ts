@@ -78,7 +78,7 @@ async function applyChange(
           {
             Put: {
               TableName: deps.tables.chat,
-              Item: { ...keys.message(room, seq), roomId: room, ...fields },
+              Item: { ...keys.message(room, seq), roomId: room, ...fields, origin: deps.homeRegion },
               // A reader may have settled the seq as skipped if this writer stalled that long.
               ConditionExpression: 'attribute_not_exists(pk)',
             },

@@ -1,5 +1,6 @@
 import { CONNECT_WINDOW_MS, dropRoomRow, removeConnection, roomConnections, type RoomConnection } from './connections';
 import type { ChatDeps } from './deps';
+import type { Reservation } from './messages';
 import { consoleLog } from './log';
 import type { ServerEvent } from './protocol';
 
@@ -96,4 +97,18 @@ export async function broadcast(deps: ChatDeps, room: string, event: ServerEvent
 /** A reply to the caller. A caller that has gone is not pruned here: its own $disconnect does that. */
 export async function reply(deps: ChatDeps, connectionId: string, event: ServerEvent): Promise<void> {
   await deps.notifier.post(connectionId, encodeEvent(event));
+}
+
+/**
+ * The room's recipients for a seq reserved at `reservation.version`: this
+ * container's list if it was read at that version, else a strongly
+ * consistent Query, started only now that the seq is reserved, so every
+ * connection whose join landed before this message was sequenced is in it.
+ */
+export async function recipientsAt(deps: ChatDeps, room: string, reservation: Reservation): Promise<RoomConnection[]> {
+  const held = deps.cache?.recipientsAt(room, reservation.version);
+  if (held) return held;
+  const conns = await roomConnections(deps, room);
+  deps.cache?.storeRecipients(room, reservation.version, conns);
+  return conns;
 }

@@ -22,7 +22,7 @@ export const keys = {
   /** connections table: when this user last told this room they were typing. */
   typing: (userId: string, room: string) => ({ pk: `U#${userId}`, sk: `T#${room}` }),
   /** chat table: how many private (`privateRooms`) and public (`publicRooms`) rooms this user belongs to. */
-  privateCount: (userId: string) => ({ pk: `U#${userId}`, sk: 'P' }),
+  privateCount: (userId: string, region?: string) => ({ pk: `U#${userId}`, sk: region ? `P#${region}` : 'P' }),
   /** users table: a claimed chat name, keyed by its fold (see names.ts), so look-alikes collide. */
   userName: (name: string) => ({ pk: `N#${nameKey(name)}`, sk: 'N' }),
   roomPk: (room: string) => `R#${room}`,

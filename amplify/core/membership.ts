@@ -30,6 +30,7 @@ import { DEFAULT_ROOM, LIMITS, ProtocolError, type MyRoom, type ServerEvent } fr
 import {
   byGsi1,
   capReached,
+  counterRegion,
   createDmRoom,
   createRoom,
   dmRoomId,
@@ -42,6 +43,8 @@ import {
   type Room,
 } from './rooms';
 import { resolveNames } from './users';
+import { atHome, type RoomRef } from './home';
+import { primaryOf } from './regions';
 
 /** Rooms worked on at once when one action touches many (unread counts, presence after a sync). */
 const ROOMS_CONCURRENCY = 8;
@@ -93,6 +96,13 @@ async function tellUser(deps: ChatDeps, who: ChatUser, event: ServerEvent, excep
 }
 
 // ------------------------------------------------------------------ member rows
+// Written only in the room's home region (core/home.ts): callers go through atHome.
+
+/** Just the user, not the socket: what a request to another region carries. */
+const user = (u: ChatUser): ChatUser => ({ userId: u.userId, userName: u.userName });
+const who = user;
+const ref = (room: RoomRef): RoomRef => ({ id: room.id, name: room.name, private: room.private });
+const lobbyMarker = (deps: ChatDeps, caller: ChatUser, lastRead: number) => atHome(deps, primaryOf(deps), { op: 'lobbyMarker', who: user(caller), lastRead });
 
 interface Member {
   /** Absent on rows written before read positions were kept: those read as caught up. */
@@ -108,7 +118,7 @@ async function readMember(deps: ChatDeps, room: string, userId: string): Promise
 const toMember = (item: Record<string, unknown>): Member => (typeof item.lastRead === 'number' ? { lastRead: item.lastRead } : {});
 
 /** Makes `who` a member of an existing room, starting read up to `lastRead`; false when they already were. */
-export async function addMember(deps: ChatDeps, room: Room, who: ChatUser, lastRead: number): Promise<boolean> {
+export async function addMember(deps: ChatDeps, room: RoomRef, who: ChatUser, lastRead: number): Promise<boolean> {
   try {
     await deps.db.send(new TransactWriteCommand({ TransactItems: memberWrites(deps, room, who, lastRead) }));
     return true;
@@ -121,7 +131,7 @@ export async function addMember(deps: ChatDeps, room: Room, who: ChatUser, lastR
 }
 
 /** Ends a membership and gives its place under the cap back; false when there was none. */
-async function endMember(deps: ChatDeps, room: Room, userId: string): Promise<boolean> {
+export async function endMember(deps: ChatDeps, room: RoomRef, userId: string): Promise<boolean> {
   try {
     await deps.db.send(
       new TransactWriteCommand({
@@ -130,7 +140,7 @@ async function endMember(deps: ChatDeps, room: Room, userId: string): Promise<bo
           {
             Update: {
               TableName: deps.tables.chat,
-              Key: keys.privateCount(userId),
+              Key: keys.privateCount(userId, counterRegion(deps)),
               UpdateExpression: 'ADD #n :minus',
               ExpressionAttributeNames: { '#n': roomCounter(room.private).attribute },
               ExpressionAttributeValues: { ':minus': -1 },
@@ -150,7 +160,7 @@ async function endMember(deps: ChatDeps, room: Room, userId: string): Promise<bo
  * The lobby has no membership, only a read position: its row is written the
  * first time it is needed, caught up, and carries no gsi1 (it is no "room of yours").
  */
-async function ensureLobbyMarker(deps: ChatDeps, who: ChatUser, lastRead: number): Promise<void> {
+export async function ensureLobbyMarker(deps: ChatDeps, who: ChatUser, lastRead: number): Promise<void> {
   try {
     await deps.db.send(
       new PutCommand({
@@ -217,7 +227,7 @@ async function enter(deps: ChatDeps, caller: Caller, conn: ConnectionRow, room: 
   // Fresher than any read before: every seq past it reaches this socket live.
   room.lastSeq = await addToRoom(deps, conn, room.id);
   const marker = lastRead ?? room.lastSeq;
-  if (lastRead === undefined && room.id === DEFAULT_ROOM) await ensureLobbyMarker(deps, caller, marker);
+  if (lastRead === undefined && room.id === DEFAULT_ROOM) await lobbyMarker(deps, caller, marker);
   const [unread, conns] = await Promise.all([unreadCount(deps, room.id, caller.userId, marker, room.lastSeq), roomConnections(deps, room.id)]);
   const members = membersOf(conns);
   // Names are at most 32 ASCII characters and ids 128, so presenceMax members stay far below the reply budget.
@@ -245,7 +255,7 @@ export async function join(deps: ChatDeps, caller: Caller, conn: ConnectionRow, 
   if (!room || (room.private && !member)) throw new ProtocolError('room_not_found', `No room "${roomId}", or you are not a member`);
   // Joining is not "500 unread": a new member starts read up to the room as it is.
   const joinedAt = room.lastSeq;
-  const added = room.id !== DEFAULT_ROOM && !member && (await addMember(deps, room, caller, joinedAt));
+  const added = room.id !== DEFAULT_ROOM && !member && (await atHome(deps, room.homeRegion, { op: 'addMember', room: ref(room), who: who(caller), lastRead: joinedAt }));
   // No row read but none added either: another socket of theirs made it a moment ago, at about the same seq.
   const lastRead = member ? member.lastRead : room.id === DEFAULT_ROOM ? undefined : joinedAt;
   const mine = await enter(deps, caller, conn, room, lastRead, reqId);
@@ -268,7 +278,7 @@ export async function leave(deps: ChatDeps, caller: Caller, conn: ConnectionRow,
     return;
   }
   const room = await getRoom(deps, roomId);
-  const ended = room ? await endMember(deps, room, caller.userId) : false;
+  const ended = room ? await atHome(deps, room.homeRegion, { op: 'endMember', room: ref(room), who: who(caller) }) : false;
   if (!ended && !seated) throw new ProtocolError('not_joined', `You are not in "${roomId}"`);
   const others = (await userSockets(deps, caller)).filter((s) => s.connectionId !== caller.connectionId);
   if (seated) await removeFromRoom(deps, conn, roomId);
@@ -344,7 +354,7 @@ export async function sync(deps: ChatDeps, caller: Caller, conn: ConnectionRow, 
   await forEachLimit([...kept.entries()], ROOMS_CONCURRENCY, async ([i, { id, room, member }]) => {
     room.lastSeq = seated.get(id) ?? room.lastSeq;
     const lastRead = member?.lastRead ?? room.lastSeq;
-    if (!member && id === DEFAULT_ROOM) await ensureLobbyMarker(deps, caller, lastRead);
+    if (!member && id === DEFAULT_ROOM) await lobbyMarker(deps, caller, lastRead);
     rooms[i] = myRoom(room, lastRead, await unreadCount(deps, id, caller.userId, lastRead, room.lastSeq));
   });
   const last = fitted.kept[fitted.kept.length - 1];
@@ -372,7 +382,7 @@ export async function markRead(deps: ChatDeps, caller: Caller, roomId: string, s
       : new ProtocolError('room_not_found', `No room "${roomId}", or you are not a member`);
   if (!room || (!lobby && !member)) throw notMember();
   if (seq > room.lastSeq) throw new ProtocolError('bad_request', `seq: "${roomId}" has no seq past ${room.lastSeq}`);
-  const stored = await moveMarker(deps, caller, roomId, seq);
+  const stored = await atHome(deps, room.homeRegion, { op: 'moveMarker', room: roomId, who: who(caller), seq });
   if (!stored) throw notMember();
   const unread = await unreadCount(deps, roomId, caller.userId, stored.lastRead, room.lastSeq);
   await reply(deps, caller.connectionId, { type: 'read', room: roomId, seq: stored.lastRead, unread, lastSeq: room.lastSeq, reqId });
@@ -384,7 +394,7 @@ export async function markRead(deps: ChatDeps, caller: Caller, roomId: string, s
  * lobby only on an existing member row. Returns the marker now stored, or
  * undefined when there is no membership (it ended meanwhile).
  */
-async function moveMarker(deps: ChatDeps, who: ChatUser, room: string, seq: number): Promise<{ lastRead: number; moved: boolean } | undefined> {
+export async function moveMarker(deps: ChatDeps, who: ChatUser, room: string, seq: number): Promise<{ lastRead: number; moved: boolean } | undefined> {
   const lobby = room === DEFAULT_ROOM;
   try {
     await deps.db.send(
@@ -447,7 +457,9 @@ export async function openDm(deps: ChatDeps, caller: Caller, conn: ConnectionRow
     const [mine, theirs] = await Promise.all([readMember(deps, id, caller.userId), readMember(deps, id, peer.userId)]);
     callerMember = mine;
     for (const [who, member] of [[caller, mine], [peer, theirs]] as const) {
-      if (!member && (await addMember(deps, room, who, room.lastSeq))) added.set(who.userId, room.lastSeq);
+      if (!member && (await atHome(deps, room.homeRegion, { op: 'addMember', room: ref(room), who: user(who), lastRead: room.lastSeq }))) {
+        added.set(who.userId, room.lastSeq);
+      }
     }
   }
   const callerRead = added.get(caller.userId) ?? callerMember?.lastRead;

@@ -27,7 +27,7 @@ export interface Posted {
  * A message as it reads now: an edit's text with its editSeq/editedAt, or a
  * tombstone once deleted. Only for items that hold a message (see isChange).
  */
-function toMessage(item: Record<string, unknown>): ChatMessage {
+export function toMessage(item: Record<string, unknown>): ChatMessage {
   const deleted = item.deleted === true;
   return {
     room: String(item.roomId),
@@ -63,13 +63,19 @@ export async function messageAt(deps: ChatDeps, room: string, seq: number): Prom
   return isChange(res.Item) ? 'change' : toMessage(res.Item);
 }
 
-/** Marks a reserved seq as holding no message, so readers need not wait for it. Never overwrites a message. */
+/**
+ * Marks a reserved seq as holding no message, so readers need not wait for it.
+ * Never overwrites a message: the condition is checked against this replica
+ * only, so only the room's home region may call this (see history's `settle`).
+ * Every seq item carries `origin`, the region that wrote it, which the other
+ * regions' stream fan-out filters on.
+ */
 export async function skip(deps: ChatDeps, room: string, seq: number): Promise<void> {
   try {
     await deps.db.send(
       new PutCommand({
         TableName: deps.tables.chat,
-        Item: { ...keys.message(room, seq), roomId: room, seq, skipped: true, ts: deps.now() },
+        Item: { ...keys.message(room, seq), roomId: room, seq, skipped: true, ts: deps.now(), origin: deps.homeRegion },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
     );
@@ -127,7 +133,7 @@ export async function storeMessage(
     deps.db.send(
       new PutCommand({
         TableName: deps.tables.chat,
-        Item: { ...keys.message(room, m.seq), roomId: room, ...m, ...(clientMsgId ? { clientMsgId } : {}) },
+        Item: { ...keys.message(room, m.seq), roomId: room, ...m, ...(clientMsgId ? { clientMsgId } : {}), origin: deps.homeRegion },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
     );
@@ -194,7 +200,7 @@ async function withdraw(deps: ChatDeps, room: string, message: ChatMessage): Pro
     await deps.db.send(
       new PutCommand({
         TableName: deps.tables.chat,
-        Item: { ...keys.message(room, message.seq), roomId: room, seq: message.seq, skipped: true, ts: deps.now() },
+        Item: { ...keys.message(room, message.seq), roomId: room, seq: message.seq, skipped: true, ts: deps.now(), origin: deps.homeRegion },
         ConditionExpression: 'id = :id',
         ExpressionAttributeValues: { ':id': message.id },
       }),
@@ -244,7 +250,7 @@ async function completeEarlier(
       await deps.db.send(
         new PutCommand({
           TableName: deps.tables.chat,
-          Item: { ...keys.message(room, earlier), roomId: room, ...message, clientMsgId },
+          Item: { ...keys.message(room, earlier), roomId: room, ...message, clientMsgId, origin: deps.homeRegion },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
@@ -321,8 +327,12 @@ const digits = (n: number) => String(n).length;
  * messages they changed already read as changed.
  * Seqs past MAX_SEQ never exist: `after` past it answers an empty page,
  * `before` past it means "the newest".
+ * Only the room's home settles gaps (`settle`): in another region a gap may
+ * be a message still replicating, and a skip written there would replace it
+ * everywhere under last-writer-wins.
  */
-export async function history(deps: ChatDeps, room: string, q: HistoryQuery): Promise<HistoryPage> {
+export async function history(deps: ChatDeps, room: string, q: HistoryQuery, opts: { settle?: boolean } = {}): Promise<HistoryPage> {
+  const settle = opts.settle ?? true;
   const limit = Math.min(q.limit ?? LIMITS.historyPageDefault, LIMITS.historyPageMax);
   if (q.before !== undefined && q.before <= 1) return { messages: [], skipped: [], changes: [], hasMore: false };
   if (q.after !== undefined && q.after >= MAX_SEQ) return { messages: [], skipped: [], changes: [], hasMore: false };
@@ -360,7 +370,7 @@ export async function history(deps: ChatDeps, room: string, q: HistoryQuery): Pr
           : [seq, seq, item]
         : [seq, Number(read[i - 1]?.seq), read[i - 1] as Record<string, unknown>];
     const gaps: number[] = [];
-    if (high - low > 1 && Number(upper.ts) < settledBefore) for (let gap = low + 1; gap < high; gap++) gaps.push(gap);
+    if (settle && high - low > 1 && Number(upper.ts) < settledBefore) for (let gap = low + 1; gap < high; gap++) gaps.push(gap);
     const own = item.skipped === true ? digits(seq) : jsonBytes(isChange(item) ? toChange(item) : toMessage(item));
     return { item, seq, gaps, bytes: own + gaps.reduce((n, g) => n + digits(g) + 1, 0) };
   });

@@ -9,6 +9,8 @@ import { keys } from './keys';
 import { DEFAULT_ROOM, DEFAULT_ROOM_NAME, LIMITS, ProtocolError, type RoomSummary, type UserRef } from './protocol';
 import { BUCKETS, consume } from './ratelimit';
 import { resolveNames } from './users';
+import { atPrimary } from './home';
+import { inPrimary } from './regions';
 
 export interface Room extends RoomSummary {
   homeRegion: string;
@@ -31,6 +33,9 @@ export function toRoom(item: Record<string, unknown>): Room {
 }
 
 export const summary = ({ homeRegion: _, ...room }: Room): RoomSummary => room;
+
+/** A room's META item as first written. Homed where it is made; the lobby, made only in the primary, is the primary's. */
+export type RoomItem = ReturnType<typeof roomItem>;
 
 function roomItem(deps: ChatDeps, id: string, name: string, isPrivate: boolean, createdBy: string, dm?: UserRef[]) {
   return {
@@ -81,7 +86,7 @@ export function memberWrites(deps: ChatDeps, room: { id: string; name: string; p
     {
       Update: {
         TableName: deps.tables.chat,
-        Key: keys.privateCount(who.userId),
+        Key: keys.privateCount(who.userId, counterRegion(deps)),
         UpdateExpression: 'ADD #n :one',
         ConditionExpression: 'attribute_not_exists(#n) OR #n < :cap',
         ExpressionAttributeNames: { '#n': counter.attribute },
@@ -90,6 +95,12 @@ export function memberWrites(deps: ChatDeps, room: { id: string; name: string; p
     },
   ];
 }
+
+/**
+ * Whose count item a region writes: each region its own (the primary the
+ * original `P`), so two regions never write one item; a cap holds per region.
+ */
+export const counterRegion = (deps: ChatDeps): string | undefined => (deps.primaryRegion === undefined || deps.primaryRegion === deps.homeRegion ? undefined : deps.homeRegion);
 
 /** A refusal naming who is at their cap for this kind of room. */
 export function capReached(who: ChatUser | undefined, isPrivate: boolean): ProtocolError {
@@ -103,7 +114,8 @@ const lobbies = new Set<string>();
 /** Creates the lobby if this deployment has none yet; one conditional write per container at most. */
 export async function ensureRoom(deps: ChatDeps, id = DEFAULT_ROOM, name = DEFAULT_ROOM_NAME): Promise<void> {
   const memo = `${deps.tables.chat}/${id}`;
-  if (lobbies.has(memo)) return;
+  // Only the primary makes the lobby; elsewhere it arrives with the replica.
+  if (lobbies.has(memo) || !inPrimary(deps)) return;
   try {
     await deps.db.send(
       new PutCommand({
@@ -186,15 +198,40 @@ export async function createRoom(deps: ChatDeps, creator: ChatUser, input: Creat
   const invitees = input.private ? (await resolveNames({ db: deps.db, table: deps.tables.users }, input.invite)).filter((i) => i.userId !== creator.userId) : [];
   await consume(deps, creator.userId, BUCKETS.rooms);
   if (invitees.length > 0) await consume(deps, creator.userId, BUCKETS.invites, invitees.length);
-  const room = await insertRoom(deps, roomItem(deps, id, input.name ?? id, input.private, creator.userId), [creator, ...invitees]);
+  const room = await claimRoom(deps, roomItem(deps, id, input.name ?? id, input.private, creator.userId), [creator, ...invitees]);
   return { ...room, invitees };
+}
+
+/**
+ * A new room id is claimed in the primary, the one region that writes new
+ * META items, so two regions can never both think they made the same room.
+ * The room is homed here; nothing here may write it until the claim has
+ * replicated back (a write before it could lose to the claim under
+ * last-writer-wins), so this waits for the replica.
+ */
+async function claimRoom(deps: ChatDeps, meta: RoomItem, members: ChatUser[]): Promise<Room> {
+  const room = await atPrimary(deps, { op: 'insertRoom', meta, members });
+  if (!inPrimary(deps)) await awaitReplica(deps, room.id);
+  return room;
+}
+
+/** How long a region waits for a claim made in the primary to reach its replica (typically about a second in AWS). */
+const REPLICA_WAIT_MS = 10_000;
+const REPLICA_POLL_MS = 50;
+
+async function awaitReplica(deps: ChatDeps, id: string): Promise<void> {
+  const deadline = deps.now() + REPLICA_WAIT_MS;
+  while (!(await getRoom(deps, id, { consistent: true }))) {
+    if (deps.now() > deadline) throw new ProtocolError('unavailable', 'The new room has not reached this region yet; please retry', { retryAfterMs: 1000 });
+    await new Promise((r) => setTimeout(r, REPLICA_POLL_MS));
+  }
 }
 
 /**
  * The room's META and every member's two writes (memberWrites) in one
  * transaction, so a room never exists without its members or past anyone's cap.
  */
-async function insertRoom(deps: ChatDeps, meta: ReturnType<typeof roomItem>, members: ChatUser[]): Promise<Room> {
+export async function insertRoom(deps: ChatDeps, meta: RoomItem, members: ChatUser[]): Promise<Room> {
   const room = { id: meta.roomId, name: meta.name, private: meta.private };
   try {
     await deps.db.send(
@@ -237,7 +274,7 @@ export async function createDmRoom(deps: ChatDeps, opener: ChatUser, peer: ChatU
   const id = dmRoomId(opener.userId, peer.userId);
   await consume(deps, opener.userId, BUCKETS.rooms);
   try {
-    return await insertRoom(deps, roomItem(deps, id, dm.map((u) => u.name).join(', '), true, opener.userId, dm), pair);
+    return await claimRoom(deps, roomItem(deps, id, dm.map((u) => u.name).join(', '), true, opener.userId, dm), pair);
   } catch (err) {
     // `unavailable` is insertRoom's word for "a private room with this id exists": here, the same pair's.
     if (err instanceof ProtocolError && err.code === 'unavailable') return undefined;

@@ -7,7 +7,7 @@
  */
 import type { TableShape } from './tables';
 
-export type FunctionName = 'authorizer' | 'connect' | 'disconnect' | 'chat';
+export type FunctionName = 'authorizer' | 'connect' | 'disconnect' | 'chat' | 'home' | 'fanout';
 export type TableId = TableShape['id'];
 type TableActions = Partial<Record<TableId, readonly string[]>>;
 
@@ -78,5 +78,20 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
     },
     // POST: replies and fan-out. DELETE: closes a socket whose token expired or whose session was lost.
     manageConnections: ['POST', 'DELETE'],
+  },
+  // A room's home, asked by another region's chat function (core/home.ts): the room's writes, and delivery to this region.
+  home: {
+    tables: {
+      connections: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+      chat: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query'],
+    },
+    manageConnections: ['POST'],
+  },
+  // Messages other regions wrote, from this region's stream to its sockets (core/replica.ts).
+  fanout: {
+    tables: {
+      connections: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+    },
+    manageConnections: ['POST'],
   },
 };
