@@ -21,6 +21,7 @@ import { fanoutFigure } from './figures/fanout';
 import { latencyFigure } from './figures/latency';
 import { loadFigure } from './figures/load';
 import { readsFigure } from './figures/reads';
+import { regionsFigure } from './figures/regions';
 import { spaFigure } from './figures/spa';
 import { throughputFigure } from './figures/throughput';
 import { renderTable, writeResults, type Figure, type Results } from './report';
@@ -133,6 +134,8 @@ async function main(): Promise<number> {
     }
   }
   await stopAll();
+  // Its own two-region stack, once the single-region one has stopped, so the two never share the cores.
+  await figure(9, 'Global reach (two local regions)', () => regionsFigure({ mode }));
 
   figures.sort((a, b) => a.id - b.id);
   const results: Results = {

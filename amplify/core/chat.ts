@@ -206,6 +206,8 @@ async function sendAway(deps: ChatDeps, caller: Caller, action: ActionOf<'sendme
     ...(action.clientMsgId ? { clientMsgId: action.clientMsgId } : {}),
     ts,
     firstAttempt: action.retry !== true,
+    // As at home: a client that names its message builds it from the ack, so its socket gets no copy.
+    ...(action.clientMsgId ? { ackedConnection: caller.connectionId } : {}),
   });
   await reply(deps, caller.connectionId, {
     type: 'ack',

@@ -26,7 +26,10 @@ export interface RoomRef {
 /** Each operation's request (beside `op`) and result. Results are JSON: null, never undefined. */
 interface Ops {
   /** Sequence and store a message, and deliver it to this region's sockets in the room. */
-  send: { req: { room: string; sender: ChatUser; text: string; clientMsgId?: string; ts: number; firstAttempt: boolean }; res: Posted };
+  send: {
+    req: { room: string; sender: ChatUser; text: string; clientMsgId?: string; ts: number; firstAttempt: boolean; ackedConnection?: string };
+    res: Posted;
+  };
   /** An edit (with `text`) or a delete, delivered to this region's sockets. */
   change: { req: { room: string; caller: ChatUser; target: number; text?: string }; res: RoomChange };
   addMember: { req: { room: RoomRef; who: ChatUser; lastRead: number }; res: boolean };
@@ -48,11 +51,11 @@ export type HomeResponse<T = unknown> =
 
 /** `remote`: the request came from another region's function (so this region's sockets of the caller are not theirs to handle). */
 const OPS: { [K in HomeOp]: (deps: ChatDeps, req: HomeRequestOf<K>, remote: boolean) => Promise<HomeResult<K>> } = {
-  async send(deps, { room, sender, text, clientMsgId, ts, firstAttempt }) {
+  async send(deps, { room, sender, text, clientMsgId, ts, firstAttempt, ackedConnection }) {
     const reservation = await reserveSeq(deps, room);
     const recipients = recipientsAt(deps, room, reservation);
     recipients.catch(() => undefined);
-    const posted = await storeMessage(deps, room, reservation.seq, sender, text, clientMsgId, ts, firstAttempt);
+    const posted = await storeMessage(deps, room, reservation.seq, sender, text, clientMsgId, ts, firstAttempt, ackedConnection);
     // The sender's region answers the sender; this region's sockets hear it from here, the rest from their streams.
     if (!posted.duplicate) await deliver(deps, await recipients, { type: 'message', ...posted.message }, room);
     return posted;

@@ -127,13 +127,25 @@ export async function storeMessage(
   ts: number,
   /** The client says this clientMsgId was never sent before (see `firstAttempt` below). */
   firstAttempt = false,
+  /**
+   * The socket that gets this message as its ack, in another region: stored
+   * so that region's stream fan-out sends it no copy (core/replica.ts).
+   */
+  ackedConnection?: string,
 ): Promise<Posted> {
   const message: ChatMessage = { room, seq, id: randomUUID(), senderId: sender.userId, senderName: sender.userName, text, ts };
   const put = (m: ChatMessage) =>
     deps.db.send(
       new PutCommand({
         TableName: deps.tables.chat,
-        Item: { ...keys.message(room, m.seq), roomId: room, ...m, ...(clientMsgId ? { clientMsgId } : {}), origin: deps.homeRegion },
+        Item: {
+          ...keys.message(room, m.seq),
+          roomId: room,
+          ...m,
+          ...(clientMsgId ? { clientMsgId } : {}),
+          ...(ackedConnection ? { ackedConnection } : {}),
+          origin: deps.homeRegion,
+        },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
     );

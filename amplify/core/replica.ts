@@ -33,7 +33,7 @@ function eventOf(item: Record<string, unknown>): ServerEvent | undefined {
  * recipient that has gone (410) is not a failure.
  */
 export async function deliverReplicated(deps: ChatDeps, records: readonly ReplicatedRecord[]): Promise<string[]> {
-  const byRoom = new Map<string, { id: string; seq: number; event: ServerEvent }[]>();
+  const byRoom = new Map<string, { id: string; seq: number; event: ServerEvent; except?: string }[]>();
   for (const { id, item } of records) {
     // The filter already keeps this region's own writes out; a record that slips through would be a duplicate.
     if (item.origin === deps.homeRegion) continue;
@@ -41,7 +41,7 @@ export async function deliverReplicated(deps: ChatDeps, records: readonly Replic
     if (!event) continue;
     const room = String(item.roomId);
     const list = byRoom.get(room) ?? [];
-    list.push({ id, seq: Number(item.seq), event });
+    list.push({ id, seq: Number(item.seq), event, ...(typeof item.ackedConnection === 'string' ? { except: item.ackedConnection } : {}) });
     byRoom.set(room, list);
   }
   const failed: string[] = [];
@@ -49,7 +49,7 @@ export async function deliverReplicated(deps: ChatDeps, records: readonly Replic
     events.sort((a, b) => a.seq - b.seq);
     try {
       const conns = await roomConnections(deps, room);
-      for (const e of events) await deliver(deps, conns, e.event, room);
+      for (const e of events) await deliver(deps, e.except ? conns.filter((c) => c.connectionId !== e.except) : conns, e.event, room);
     } catch (err) {
       (deps.log ?? consoleLog).warn('replicated delivery failed', { room }, err);
       failed.push(...events.map((e) => e.id));
