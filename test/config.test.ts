@@ -18,6 +18,28 @@ describe('chatConfigFromEnv', () => {
     expect(() => chatConfigFromEnv({ ...tables, [ENV.fanoutConcurrency]: raw })).toThrow(/PARLEY_FANOUT_CONCURRENCY must be a whole number/);
   });
 
+  it('reads the other regions and the primary, and is a single region when they are unset', () => {
+    const single = chatConfigFromEnv({ ...tables, AWS_REGION: 'eu-west-1' });
+    expect(single).toMatchObject({ homeRegion: 'eu-west-1', primaryRegion: 'eu-west-1', regions: {} });
+    const multi = chatConfigFromEnv({
+      ...tables,
+      AWS_REGION: 'eu-west-1',
+      [ENV.primaryRegion]: 'us-east-1',
+      [ENV.regions]: JSON.stringify({ 'us-east-1': { homeFunction: 'arn:aws:lambda:us-east-1:1:function:parley-main-home' } }),
+    });
+    expect(multi.primaryRegion).toBe('us-east-1');
+    expect(multi.regions).toEqual({ 'us-east-1': { homeFunction: 'arn:aws:lambda:us-east-1:1:function:parley-main-home' } });
+  });
+
+  it.each([
+    ['not json', /is not JSON/],
+    ['["us-east-1"]', /must be an object/],
+    ['{"us-east-1":{}}', /no homeFunction for us-east-1/],
+    ['{"local-b":{"homeFunction":"home","endpoint":7}}', /bad endpoint for local-b/],
+  ])('refuses PARLEY_REGIONS=%s at cold start rather than strand a room', (raw, message) => {
+    expect(() => chatConfigFromEnv({ ...tables, [ENV.regions]: raw })).toThrow(message);
+  });
+
   it('names a missing table variable', () => {
     expect(() => chatConfigFromEnv({ [ENV.connectionsTable]: 'c', [ENV.usersTable]: 'u' })).toThrow(ENV.chatTable);
   });
