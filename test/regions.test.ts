@@ -13,6 +13,7 @@ import { keys } from '../amplify/core/keys';
 import { dynamoClient } from '../local/dynamodb';
 
 const dynamoDocument = (endpoint: string) => DynamoDBDocumentClient.from(dynamoClient(endpoint));
+import { cognitoCall, LOCAL_PASSWORD } from '../local/cognito';
 import { TestClient } from './support/client';
 import { twoRegions, type Regions } from './support/regions';
 
@@ -133,6 +134,37 @@ describe('two regions', () => {
     expect(ma).toEqual(mb);
     expect(ma?.name).toBe(`from ${winner}`);
     expect(ma?.homeRegion).toBe(winner === 'A' ? 'local-a' : 'local-b');
+  }, 60_000);
+
+  it('decides a chat name once, in the primary, when two people sign up with it at the same moment, and both replicas agree', async () => {
+    const signUp = (email: string) =>
+      cognitoCall(regions.cognito.endpoint, 'SignUp', {
+        ClientId: regions.cognito.clientId,
+        Username: email,
+        Password: LOCAL_PASSWORD,
+        UserAttributes: [
+          { Name: 'email', Value: email },
+          { Name: 'preferred_username', Value: 'Quinn' },
+        ],
+      }).then(
+        () => 'ok',
+        (err: Error) => err.name,
+      );
+    const outcomes = await Promise.all([signUp('quinn1@parley.local'), signUp('quinn2@parley.local')]);
+    expect(outcomes.filter((o) => o === 'ok')).toHaveLength(1);
+    await regions.replication.settled();
+    const claim = async (region: 0 | 1) => {
+      const r = regions.regions[region];
+      const db = dynamoDocument(r.dynamoEndpoint);
+      try {
+        return (await db.send(new GetCommand({ TableName: r.tables.users, Key: keys.userName('Quinn'), ConsistentRead: true }))).Item;
+      } finally {
+        db.destroy();
+      }
+    };
+    const [ca, cb] = await Promise.all([claim(A), claim(B)]);
+    expect(ca?.userId).toBeTruthy();
+    expect(cb).toEqual(ca);
   }, 60_000);
 
   it('never lets a reader in another region turn a message into a skip, even behind an old message that arrived first', async () => {
