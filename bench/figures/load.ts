@@ -137,8 +137,10 @@ export async function loadFigure(ctx: {
   const per = Math.floor(load.connections / load.rooms);
   const parleyRooms = Array.from({ length: load.rooms }, (_, k) => ({ id: `load-${k}`, members: ctx.parleyClients.slice(k * per, (k + 1) * per) }));
   progress(`  Parley: ${load.rooms} rooms × ${per} members`);
-  for (const r of parleyRooms) await joinParleyRoom(r.members, r.id);
-  await settleAfterSetup(ctx.parleySettled, 'Parley');
+  for (const r of parleyRooms) {
+    await joinParleyRoom(r.members, r.id);
+    await settleAfterSetup(ctx.parleySettled, `Parley, ${r.id}`);
+  }
   progress(`  Parley: holding ${load.connections} connections for ${load.holdS} s at ${load.ratePerS} msg/s`);
   const opened: BenchClient[] = [];
   let parley: Held;
