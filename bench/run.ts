@@ -25,7 +25,7 @@ import { regionsFigure } from './figures/regions';
 import { spaFigure } from './figures/spa';
 import { throughputFigure } from './figures/throughput';
 import { renderTable, writeResults, type Figure, type Results } from './report';
-import { connectParley } from './sides';
+import { connectParley, settleAfterSetup } from './sides';
 import { LIMITS } from '../amplify/core/protocol';
 
 const args = process.argv.slice(2);
@@ -124,12 +124,14 @@ async function main(): Promise<number> {
       const parley = await connectParley(stack, needed, sizes.users);
       const parleyConnect = { count: needed, seconds: parley.seconds };
       stops.push({ name: `${parley.clients.length} Parley clients`, stop: () => closeAll(parley.clients) });
+      const parleySettled = () => stack.gateway.settled();
+      await settleAfterSetup(parleySettled, 'Parley clients');
 
-      await figure(3, 'End-to-end latency', () => latencyFigure({ sizes, parleyClients: parley.clients.slice(0, Math.max(...sizes.latency.roomSizes)), parleyConnect, baseline, floor }));
-      await figure(4, 'Throughput', () => throughputFigure({ sizes, parleyClients: parley.clients, baseline, floor }));
+      await figure(3, 'End-to-end latency', () => latencyFigure({ sizes, parleyClients: parley.clients.slice(0, Math.max(...sizes.latency.roomSizes)), parleyConnect, parleySettled, baseline, floor }));
+      await figure(4, 'Throughput', () => throughputFigure({ sizes, parleyClients: parley.clients, parleySettled, baseline, floor }));
       await figure(8, 'Cost', () => costFigure({ sizes, parleyClients: parley.clients, parley: stack, dynamoEndpoint: dynamo.endpoint }));
       if (sizes.load) {
-        await figure(7, 'Load', () => loadFigure({ sizes, parleyClients: parley.clients, parleyUrl: parley.urlFor, baseline, javaPid }));
+        await figure(7, 'Load', () => loadFigure({ sizes, parleyClients: parley.clients, parleyUrl: parley.urlFor, baseline, javaPid, parleySettled }));
       }
     }
   }

@@ -10,6 +10,7 @@ import type { LocalStack } from '../local/stack';
 import type { BaselineStack } from './baseline/stack';
 import { connectMany, type BenchClient } from './client';
 import { baselineMessageText, parleyMessageText } from './deliveries';
+import { progress } from './env';
 
 export interface Side {
   name: 'Parley' | 'baseline' | 'floor';
@@ -73,6 +74,29 @@ export async function joinParleyRoom(clients: readonly BenchClient[], room: stri
     const reply = await c.request({ action: 'joinroom', room, reqId: reqId() });
     if (reply.type !== 'joined') throw new Error(`joinroom ${room}: ${JSON.stringify(reply)}`);
   });
+}
+
+/** Resolves once a gateway has no work in flight (LocalGateway.settled). */
+export type Settle = () => Promise<void>;
+
+/**
+ * Setup is not measurement: a join or a room creation is answered before its
+ * follow-up work ends (presence, `roomadded` to the user's other sockets, and
+ * for a public room `roomcreated` to every socket in the lobby), and that work
+ * shares this process, its cores and its management client with whatever is
+ * measured next. So a figure waits for the gateway to settle after its
+ * setup, at most `ms`, and says how long it waited.
+ */
+export async function settleAfterSetup(settle: Settle, what: string, ms = 120_000): Promise<{ seconds: number; done: boolean }> {
+  const t0 = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  const done = await Promise.race([
+    settle().then(() => true),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+  ]).finally(() => clearTimeout(timer));
+  const seconds = Math.round((Date.now() - t0) / 100) / 10;
+  if (seconds >= 0.5 || !done) progress(`  ${what}: waited ${seconds} s for the setup's follow-up work${done ? '' : ' (gave up: still running)'}`);
+  return { seconds, done };
 }
 
 // ---------------------------------------------------------------- baseline

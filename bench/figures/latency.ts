@@ -18,7 +18,7 @@ import { Deliveries } from '../deliveries';
 import { deadlineAfter, progress, sleep, type Sizes } from '../env';
 import type { FloorStack } from '../floor';
 import type { Figure, Row } from '../report';
-import { baselineSide, floorSide, joinParleyRoom, parleySide, type Side } from '../sides';
+import { baselineSide, floorSide, joinParleyRoom, parleySide, settleAfterSetup, type Settle, type Side } from '../sides';
 import { finite, round, summarize, type Summary } from '../stats';
 
 const WARMUP_MESSAGES = 5;
@@ -129,6 +129,8 @@ export async function latencyFigure(ctx: {
   parleyClients: readonly BenchClient[];
   /** How long opening the Parley clients took (run.ts opens them once for figures 3, 4 and 7); all of them stay online. */
   parleyConnect: { count: number; seconds: number };
+  /** Until Parley's gateway has no invocation in flight. */
+  parleySettled: Settle;
   baseline: BaselineStack;
   floor: FloorStack;
 }): Promise<Figure> {
@@ -142,6 +144,7 @@ export async function latencyFigure(ctx: {
     // Every connection is in the lobby from the start, so a room of everyone online is the lobby.
     const room = size >= online ? DEFAULT_ROOM : roomName(size);
     await joinParleyRoom(members, room);
+    await settleAfterSetup(ctx.parleySettled, 'Parley');
     progress(`  Parley, room of ${size} of ${online} online: ${ctx.sizes.latency.messages[size]} messages`);
     parley.set(size, await measureRoom(parleySide, members, room, ctx.sizes.latency.messages[size] ?? 20, senders));
   }

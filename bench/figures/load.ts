@@ -9,7 +9,7 @@ import { BenchClient, closeAll } from '../client';
 import { Deliveries } from '../deliveries';
 import { deadlineAfter, progress, rssMiB, sleep, type Sizes } from '../env';
 import type { Figure, Row } from '../report';
-import { baselineSide, connectBaseline, joinParleyRoom, parleySide, type Side } from '../sides';
+import { baselineSide, connectBaseline, joinParleyRoom, parleySide, settleAfterSetup, type Settle, type Side } from '../sides';
 import { finite, round, summarize } from '../stats';
 
 interface Held {
@@ -129,13 +129,18 @@ export async function loadFigure(ctx: {
   parleyUrl: (index: number) => string;
   baseline: BaselineStack;
   javaPid: number | undefined;
+  /** Until Parley's gateway has no invocation in flight. */
+  parleySettled: Settle;
 }): Promise<Figure> {
   const load = ctx.sizes.load;
   if (!load) throw new Error('load figure runs in full mode only');
   const per = Math.floor(load.connections / load.rooms);
   const parleyRooms = Array.from({ length: load.rooms }, (_, k) => ({ id: `load-${k}`, members: ctx.parleyClients.slice(k * per, (k + 1) * per) }));
   progress(`  Parley: ${load.rooms} rooms × ${per} members`);
-  for (const r of parleyRooms) await joinParleyRoom(r.members, r.id);
+  for (const r of parleyRooms) {
+    await joinParleyRoom(r.members, r.id);
+    await settleAfterSetup(ctx.parleySettled, `Parley, ${r.id}`);
+  }
   progress(`  Parley: holding ${load.connections} connections for ${load.holdS} s at ${load.ratePerS} msg/s`);
   const opened: BenchClient[] = [];
   let parley: Held;
