@@ -9,11 +9,11 @@
 import { removeOthersFromRoom, userSockets, type ChatUser } from './connections';
 import type { ChatDeps } from './deps';
 import { deleteMessage, editMessage } from './edits';
-import { broadcast, deliver, recipientsAt } from './fanout';
+import { deliver, recipientsAt } from './fanout';
 import { reserveSeq, storeMessage, type Posted } from './messages';
-import { addMember, endMember, ensureLobbyMarker, moveMarker } from './membership';
-import { DEFAULT_ROOM, type ErrorCode, type ProtocolError, type RoomChange } from './protocol';
-import { insertRoom, summary, type Room, type RoomItem } from './rooms';
+import { addMember, announceRoom, endMember, ensureLobbyMarker, moveMarker } from './membership';
+import type { ErrorCode, ProtocolError, RoomChange } from './protocol';
+import { insertRoom, type Room, type RoomItem } from './rooms';
 import { homeUnavailable, isHere, primaryOf } from './regions';
 
 /** What a membership write needs to know of its room. */
@@ -85,7 +85,7 @@ const OPS: { [K in HomeOp]: (deps: ChatDeps, req: HomeRequestOf<K>, remote: bool
   async insertRoom(deps, { meta, members }) {
     const room = await insertRoom(deps, meta, members);
     if (!room.private && !isHere(deps, room.homeRegion)) {
-      await broadcast(deps, DEFAULT_ROOM, { type: 'roomcreated', room: summary(room) }).catch(() => undefined);
+      await announceRoom(deps, room).catch(() => undefined);
     }
     return room;
   },

@@ -23,7 +23,7 @@ import {
 } from './connections';
 import { batchGetAll } from './db';
 import type { ChatDeps } from './deps';
-import { broadcast, deliver, forEachLimit, reply } from './fanout';
+import { deliver, forEachLimit, reply } from './fanout';
 import { keys, MAX_SEQ, seqKey } from './keys';
 import { consoleLog } from './log';
 import { DEFAULT_ROOM, LIMITS, ProtocolError, type MyRoom, type ServerEvent } from './protocol';
@@ -79,6 +79,18 @@ export async function announce(
   if (others.some((c) => c.userId === who.userId) || members.length > LIMITS.presenceMax) return;
   const user = { id: who.userId, name: who.userName };
   await deliver(deps, others, { type: 'presence', room, event, user, members }, room);
+}
+
+/**
+ * A new public room, told to the lobby as presence is: only while the lobby
+ * has at most `presenceMax` people. Above that, a post to every socket per
+ * room made would cost more than it is worth (the directory lists the room);
+ * the bench saw 1,000 posts a room slow everyone's sends.
+ */
+export async function announceRoom(deps: ChatDeps, room: Room): Promise<void> {
+  const conns = await roomConnections(deps, DEFAULT_ROOM, { maxPeople: LIMITS.presenceMax });
+  if (membersOf(conns).length > LIMITS.presenceMax) return;
+  await deliver(deps, conns, { type: 'roomcreated', room: summary(room) }, DEFAULT_ROOM);
 }
 
 /**
@@ -304,9 +316,7 @@ export async function createAndJoin(deps: ChatDeps, caller: Caller, conn: Connec
     forEachLimit(invitees, ROOMS_CONCURRENCY, (who) => tellUser(deps, who, { type: 'roomadded', room: theirs, by: byRef(caller) })),
     room.private
       ? undefined
-      : broadcast(deps, DEFAULT_ROOM, { type: 'roomcreated', room: summary(room) }).catch((err: unknown) =>
-          warn(deps, 'roomcreated not delivered', { room: room.id }, err),
-        ),
+      : announceRoom(deps, room).catch((err: unknown) => warn(deps, 'roomcreated not delivered', { room: room.id }, err)),
   ]);
 }
 
