@@ -9,3 +9,13 @@ export const REGIONS = ['us-east-1', 'eu-west-1'] as const;
 
 /** The region names of local two-region mode (`npm start -- --regions 2`), primary first. */
 export const LOCAL_REGIONS = ['local-a', 'local-b'] as const;
+
+/**
+ * One region's realtime endpoint. The app's outputs list every region's
+ * (`custom.regions`, primary first); `custom.websocketUrl` stays the
+ * primary's, so single-region tools and the tutorial's wscat flow still work.
+ */
+export interface RegionEndpoint {
+  region: string;
+  websocketUrl: string;
+}
