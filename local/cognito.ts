@@ -8,7 +8,6 @@
  * signs up with a fixed code so a person can confirm without email.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -18,6 +17,7 @@ import { claimAtSignUp, claimName, type Registry } from '../amplify/core/users';
 import { USERS_TABLE } from '../amplify/realtime/tables';
 import { cognitoCall, initiateAuth, type AuthenticationResult } from '../src/auth/cognitoApi';
 import { createTable, dynamoClient } from './dynamodb';
+import { startLambdaService, type LambdaFunction as Trigger } from './lambda';
 import { assertPortsFree, freePort, startChild, waitUntil, type Child } from './process';
 
 export const CONFIRMATION_CODE = '123456';
@@ -41,44 +41,12 @@ interface TriggerEvent {
 }
 
 const TRIGGERS = { preSignUp: 'parley-pre-sign-up', preTokenGeneration: 'parley-pre-token' } as const;
-type Trigger = (event: Record<string, unknown>) => Promise<unknown>;
 
 /** The local bridge: put the chat name in the ID token, as real Cognito does for standard attributes. */
 const preTokenGeneration: Trigger = async (event) => {
   const name = (event as TriggerEvent).request?.userAttributes?.preferred_username;
   return { ...event, response: { claimsOverrideDetails: { claimsToAddOrOverride: name ? { preferred_username: name } : {} } } };
 };
-
-/**
- * A Lambda Invoke endpoint (POST /2015-03-31/functions/<name>/invocations).
- * A trigger that throws answers as Lambda does, with X-Amz-Function-Error, so
- * cognito-local refuses the operation with UserLambdaValidationException.
- */
-function startTriggerServer(triggers: Record<string, Trigger>): Promise<{ server: Server; port: number }> {
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
-      const name = decodeURIComponent(/\/functions\/([^/]+)\/invocations/.exec(req.url ?? '')?.[1] ?? '');
-      const trigger = triggers[name];
-      const answer = (status: number, payload: unknown, error?: string) =>
-        res.writeHead(status, { 'content-type': 'application/json', ...(error ? { 'x-amz-function-error': error } : {}) }).end(JSON.stringify(payload));
-      if (!trigger) return answer(404, { message: `Function not found: ${name}` });
-      let event: Record<string, unknown> = {};
-      try {
-        event = JSON.parse(body) as Record<string, unknown>;
-      } catch {
-        // An unparsable event reaches the trigger empty; it refuses or answers as it would in Lambda.
-      }
-      trigger(event).then(
-        (out) => answer(200, out),
-        (err: unknown) =>
-          answer(200, { errorType: err instanceof Error ? err.name : 'Error', errorMessage: err instanceof Error ? err.message : String(err) }, 'Unhandled'),
-      );
-    });
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as { port: number }).port })));
-}
 
 /**
  * This instance's users table on DynamoDB Local. The trigger gets the Pre
@@ -100,7 +68,7 @@ export async function startCognito(opts: { port?: number; dataDir: string; dynam
   const endpoint = `http://127.0.0.1:${port}`;
   const registry = await localRegistry(opts.dynamoEndpoint);
   const preSignUp: Trigger = (event) => claimAtSignUp(registry, event as unknown as PreSignUpTriggerEvent);
-  const trigger = await startTriggerServer({ [TRIGGERS.preSignUp]: preSignUp, [TRIGGERS.preTokenGeneration]: preTokenGeneration });
+  const trigger = await startLambdaService({ [TRIGGERS.preSignUp]: preSignUp, [TRIGGERS.preTokenGeneration]: preTokenGeneration });
   const stateDir = join(opts.dataDir, '.cognito');
   mkdirSync(join(stateDir, 'db'), { recursive: true });
   writeFileSync(
