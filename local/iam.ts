@@ -18,6 +18,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { onSdkClient, type SdkClient } from '../amplify/core/deps';
 import { FUNCTION_ACCESS, type FunctionAccess } from '../amplify/realtime/permissions';
 
@@ -144,6 +145,7 @@ function instrument(client: SdkClient): void {
   if (instrumented.has(client)) return;
   instrumented.add(client);
   const dynamo = client instanceof DynamoDBClient;
+  const lambda = client instanceof LambdaClient;
   const record = (commandName: string | undefined, input: Input, request: HttpRequestLike | undefined): AwsCall[] => {
     const fn = running.getStore() ?? UNATTRIBUTED;
     if (dynamo) {
@@ -153,6 +155,7 @@ function instrument(client: SdkClient): void {
         resource: r.index ? `${tableIdOf(r.table)}/index/${r.index}` : tableIdOf(r.table),
       }));
     }
+    if (lambda) return [{ fn, action: 'lambda:InvokeFunction', resource: `function:${String(input.FunctionName ?? '?')}` }];
     const method = request?.method ?? CONNECTIONS_COMMAND_METHODS[commandName ?? ''] ?? '?';
     const onConnections = request?.path === undefined || request.path.includes('/@connections/');
     return [{ fn, action: 'execute-api:ManageConnections', resource: onConnections ? `${method} @connections` : `${method} ${request.path}` }];
@@ -220,6 +223,9 @@ export function recordAwsCalls(opts: RecorderOptions): AwsCallRecorder {
 
 // ------------------------------------------------------------------ the check
 
+/** Functions granted lambda:InvokeFunction on other regions' home functions (the construct's cross-region grant). */
+const HOME_INVOKERS: readonly string[] = ['chat'];
+
 const callKey = (c: AwsCall) => `${c.fn}\u0000${c.action}\u0000${c.resource}`;
 
 /** Whether FUNCTION_ACCESS (or `access`) lets `call.fn` make this call, as the construct turns it into IAM. */
@@ -230,6 +236,8 @@ export function isGranted(call: AwsCall, access: Record<string, FunctionAccess> 
     const m = /^([A-Z]+) @connections$/.exec(call.resource);
     return m !== null && (grants.manageConnections as readonly string[]).includes(m[1]!);
   }
+  // Only a region's chat function reaches other regions, and only their home functions.
+  if (call.action === 'lambda:InvokeFunction') return HOME_INVOKERS.includes(call.fn) && /^function:parley-home-/.test(call.resource);
   if (!call.action.startsWith('dynamodb:')) return false;
   // The construct grants a table's indexes (<arn>/index/*) with the same actions,
   // whenever it grants Query or Scan on a table that has indexes.

@@ -15,6 +15,9 @@ import { createTable, dynamoClient, LOCAL_CREDENTIALS, startDynamo } from './dyn
 import { freePort } from './process';
 import { startGateway, type GatewayOptions, type LambdaHandler, type LocalGateway } from './gateway';
 import { STAGE_NAME } from '../amplify/realtime/defaults';
+import type { RegionEndpoint } from '../amplify/regions/list';
+import type { handler as homeHandler } from '../amplify/functions/home/handler';
+import type { handler as fanoutHandler } from '../amplify/functions/fanout/handler';
 import { asFunction, describeCalls, recordAwsCalls, type AwsCallRecorder } from './iam';
 
 export interface StackOptions {
@@ -33,12 +36,22 @@ export interface StackOptions {
   gateway?: Partial<Omit<GatewayOptions, 'routes' | 'authorizer' | 'port'>>;
   env?: Record<string, string>;
   echo?: boolean;
+  /** AWS_REGION the handlers see; 'local' by default (local/regions names each region). */
+  region?: string;
+  /** Use these tables, already made (local/regions makes every region's replicas first). */
+  tables?: LocalStack['tables'];
 }
 
 export interface LocalOutputs {
   version: string;
   auth: Record<string, unknown>;
-  custom: { websocketUrl: string; region: string; local: { userPoolEndpoint: string; confirmationCode: string } };
+  custom: {
+    websocketUrl: string;
+    region: string;
+    /** Every region's endpoint, primary first (one in single-region mode). */
+    regions: RegionEndpoint[];
+    local: { userPoolEndpoint: string; confirmationCode: string };
+  };
 }
 
 export interface LocalStack {
@@ -58,6 +71,12 @@ export interface LocalStack {
   iam: AwsCallRecorder;
   outputs: LocalOutputs;
   outputsFile?: string;
+  /**
+   * The functions no WebSocket route runs, each as its role: the room's home
+   * (invoked by another region's chat function) and the stream fan-out
+   * (invoked by the event source mapping). local/regions serves them.
+   */
+  handlers: { home: typeof homeHandler; fanout: typeof fanoutHandler };
   /** A valid ID token for a local user, created on first use. */
   token(userName: string): Promise<string>;
   close(): Promise<void>;
@@ -83,18 +102,20 @@ export async function startStack(opts: StackOptions = {}): Promise<LocalStack> {
     // Unique names let test files share one DynamoDB Local without seeing each other.
     const suffix = randomBytes(4).toString('hex');
     // The users table is cognito-local's: its Pre sign-up trigger claims names there.
-    const tables = { connections: `parley-connections-${suffix}`, chat: `parley-chat-${suffix}`, users: cognito.usersTable };
-    const ddb = dynamoClient(dynamoEndpoint);
-    await createTable(ddb, CONNECTIONS_TABLE, tables.connections);
-    await createTable(ddb, CHAT_TABLE, tables.chat);
-    ddb.destroy();
+    const tables = opts.tables ?? { connections: `parley-connections-${suffix}`, chat: `parley-chat-${suffix}`, users: cognito.usersTable };
+    if (!opts.tables) {
+      const ddb = dynamoClient(dynamoEndpoint);
+      await createTable(ddb, CONNECTIONS_TABLE, tables.connections);
+      await createTable(ddb, CHAT_TABLE, tables.chat);
+      ddb.destroy();
+    }
 
     // Handlers read the @connections endpoint at import, so the port is chosen before the gateway starts.
     const port = opts.gatewayPort ?? (await freePort());
     const stage = opts.gateway?.stage ?? STAGE_NAME;
     const managementEndpoint = `http://127.0.0.1:${port}/${stage}`;
     Object.assign(process.env, {
-      AWS_REGION: 'local',
+      AWS_REGION: opts.region ?? 'local',
       AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
       AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint,
@@ -112,11 +133,13 @@ export async function startStack(opts: StackOptions = {}): Promise<LocalStack> {
       tables,
       onViolation: (call) => console.warn(`[iam] denied in AWS (not granted in amplify/realtime/permissions.ts):\n${describeCalls([call])}`),
     });
-    const [authorizer, connect, disconnect, chat] = await Promise.all([
+    const [authorizer, connect, disconnect, chat, home, fanout] = await Promise.all([
       import('../amplify/functions/authorizer/handler'),
       import('../amplify/functions/connect/handler'),
       import('../amplify/functions/disconnect/handler'),
       import('../amplify/functions/chat/handler'),
+      import('../amplify/functions/home/handler'),
+      import('../amplify/functions/fanout/handler'),
     ]);
     const { ACTIONS } = await import('../amplify/core/protocol');
     // Each route runs as the function API Gateway integrates it with, so its AWS calls are attributed to that role.
@@ -137,7 +160,7 @@ export async function startStack(opts: StackOptions = {}): Promise<LocalStack> {
     const gateway = await startGateway({ ...opts.gateway, port, routes, authorizer: { handler: authorizerFn } });
     stops.push(() => gateway.close());
 
-    const outputs = localOutputs(gateway.url, cognito);
+    const outputs = localOutputs([{ region: opts.region ?? 'local', websocketUrl: gateway.url }], cognito);
     if (opts.outputsFile) {
       mkdirSync(dirname(opts.outputsFile), { recursive: true });
       writeFileSync(opts.outputsFile, `${JSON.stringify(outputs, null, 2)}\n`);
@@ -151,6 +174,7 @@ export async function startStack(opts: StackOptions = {}): Promise<LocalStack> {
       tables,
       gateway,
       functions,
+      handlers: { home: asFunction('home', home.handler), fanout: asFunction('fanout', fanout.handler) },
       iam,
       outputs,
       outputsFile: opts.outputsFile,
@@ -164,7 +188,9 @@ export async function startStack(opts: StackOptions = {}): Promise<LocalStack> {
 }
 
 /** The same shape as Amplify's amplify_outputs.json, plus what only local mode needs. */
-function localOutputs(websocketUrl: string, cognito: Omit<LocalCognito, 'stop'>): LocalOutputs {
+export function localOutputs(regions: RegionEndpoint[], cognito: Omit<LocalCognito, 'stop'>): LocalOutputs {
+  const [primary] = regions;
+  if (!primary) throw new Error('local outputs need at least one region');
   return {
     version: '1.4',
     auth: {
@@ -180,8 +206,9 @@ function localOutputs(websocketUrl: string, cognito: Omit<LocalCognito, 'stop'>)
       groups: [],
     },
     custom: {
-      websocketUrl,
-      region: 'local',
+      websocketUrl: primary.websocketUrl,
+      region: primary.region,
+      regions,
       local: { userPoolEndpoint: cognito.endpoint, confirmationCode: CONFIRMATION_CODE },
     },
   };

@@ -1,0 +1,99 @@
+/**
+ * One region of local multi-region mode, in a process of its own, since
+ * handlers read their configuration (region, tables, other regions' home
+ * functions) once, at import, as in Lambda. It runs the region's gateway with
+ * its handlers, its home function behind a Lambda Invoke endpoint, and the
+ * event source mapping that feeds its fanout function from its chat replica's
+ * stream. The parent (local/regions/index.ts) made the tables and runs the
+ * replication between regions; stopping this process is a region outage.
+ */
+import type { RecordedCall } from '../iam';
+import type { LocalCognito } from '../cognito';
+import type { RegionRoute } from '../../amplify/core/config';
+import { ENV } from '../../amplify/core/config';
+import { fanoutStreamFilter } from '../../amplify/realtime/defaults';
+import { startLambdaService } from '../lambda';
+import { startStack } from '../stack';
+import { startEventSourceMapping } from './esm';
+
+/** What the parent tells a region process (env PARLEY_LOCAL_REGION, JSON). */
+export interface RegionProcessConfig {
+  region: string;
+  primary: string;
+  dynamoEndpoint: string;
+  cognito: Omit<LocalCognito, 'stop'>;
+  tables: { connections: string; chat: string; users: string };
+  chatStreamArn: string;
+  gatewayPort: number;
+  lambdaPort: number;
+  homeFunction: string;
+  /** Every other region's home function and its Lambda endpoint. */
+  others: Record<string, RegionRoute>;
+  pollMs: number;
+  /** Where this region's event source mapping stopped last time, by shard. */
+  checkpoint: Record<string, string>;
+  log: boolean;
+}
+
+/** Messages between the parent and a region process. */
+export type ToRegion = { type: 'calls' };
+export type FromRegion =
+  | { type: 'ready'; websocketUrl: string; managementEndpoint: string }
+  | { type: 'failed'; error: string }
+  | { type: 'checkpoint'; shardId: string; sequenceNumber: string }
+  | { type: 'calls'; calls: RecordedCall[] };
+
+const send = (m: FromRegion) => process.send?.(m);
+
+async function main(): Promise<void> {
+  const config = JSON.parse(process.env.PARLEY_LOCAL_REGION ?? '') as RegionProcessConfig;
+  const say = config.log ? (line: string) => console.log(`[${config.region}] ${line}`) : undefined;
+  const stack = await startStack({
+    region: config.region,
+    dynamoEndpoint: config.dynamoEndpoint,
+    cognito: config.cognito,
+    gatewayPort: config.gatewayPort,
+    tables: config.tables,
+    gateway: { log: say },
+    env: { [ENV.primaryRegion]: config.primary, [ENV.regions]: JSON.stringify(config.others) },
+  });
+  const lambda = await startLambdaService(
+    { [config.homeFunction]: (event) => stack.handlers.home(event as unknown as Parameters<typeof stack.handlers.home>[0]) },
+    config.lambdaPort,
+  );
+  const esm = startEventSourceMapping({
+    endpoint: config.dynamoEndpoint,
+    streamArn: config.chatStreamArn,
+    region: config.region,
+    filter: fanoutStreamFilter(config.region),
+    handler: (event) => stack.handlers.fanout(event),
+    batchSize: 100,
+    retryAttempts: 3,
+    pollMs: config.pollMs,
+    checkpoint: config.checkpoint,
+    onCheckpoint: (shardId, sequenceNumber) => send({ type: 'checkpoint', shardId, sequenceNumber }),
+    log: (line) => console.error(`[${config.region}] ${line}`),
+  });
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = () =>
+    (stopping ??= (async () => {
+      await esm.stop();
+      await lambda.close();
+      await stack.close();
+      process.exit(0);
+    })());
+  process.on('SIGTERM', () => void shutdown());
+  process.on('SIGINT', () => void shutdown());
+  // The parent is gone (killed, or crashed): a region must not outlive it.
+  process.on('disconnect', () => void shutdown());
+  process.on('message', (m: ToRegion) => {
+    if (m.type === 'calls') send({ type: 'calls', calls: stack.iam.calls() });
+  });
+  send({ type: 'ready', websocketUrl: stack.websocketUrl, managementEndpoint: stack.managementEndpoint });
+}
+
+main().catch((err: unknown) => {
+  send({ type: 'failed', error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+  process.exit(1);
+});
