@@ -64,8 +64,14 @@ function positiveInteger(env: Env, name: string, fallback: number, max: number):
   return value;
 }
 
-export function chatConfigFromEnv(env: Env = process.env): ChatConfig {
+/** This function's region and the primary (unset: this region, a single-region deployment). */
+export function chatRegionsFromEnv(env: Env = process.env): { region: string; primaryRegion: string } {
   const region = env.AWS_REGION ?? 'local';
+  return { region, primaryRegion: env[ENV.primaryRegion] || region };
+}
+
+export function chatConfigFromEnv(env: Env = process.env): ChatConfig {
+  const { region, primaryRegion } = chatRegionsFromEnv(env);
   return {
     region,
     tables: {
@@ -76,7 +82,7 @@ export function chatConfigFromEnv(env: Env = process.env): ChatConfig {
     managementEndpoint: env[ENV.managementEndpoint] || undefined,
     fanoutConcurrency: positiveInteger(env, ENV.fanoutConcurrency, 64, 1000),
     homeRegion: region,
-    primaryRegion: env[ENV.primaryRegion] || region,
+    primaryRegion,
     regions: regionsFromEnv(env[ENV.regions]),
     callbackUrl: env[ENV.callbackUrl] || env[ENV.managementEndpoint] || undefined,
   };

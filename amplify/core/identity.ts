@@ -25,20 +25,36 @@ export function identityFromClaims(payload: JwtPayload): Authenticated {
  * The registry check on top of the signature: the token's name must be the
  * one its user id claimed at sign-up. Names never move, so a positive answer
  * is remembered for this container's life (bounded).
+ *
+ * Names are claimed in the primary region; another region's replica learns
+ * of a claim about a second later. `replicaWaitMs` (set outside the primary)
+ * reads again for that long before refusing, so someone who has just signed
+ * up can connect to their nearest region at once. A forged name only waits
+ * longer for its Deny.
  */
-export function withClaimedName(verify: TokenVerifier, registry: Registry, maxRemembered = 10_000): TokenVerifier {
+export function withClaimedName(verify: TokenVerifier, registry: Registry, opts: { maxRemembered?: number; replicaWaitMs?: number } = {}): TokenVerifier {
+  const { maxRemembered = 10_000, replicaWaitMs = 0 } = opts;
   const owned = new Set<string>();
   return async (token) => {
     const who = await verify(token);
     const key = `${who.userId}\n${who.userName}`;
     if (!owned.has(key)) {
-      if (!(await ownsName(registry, who))) throw new NameNotClaimed(who.userName);
+      const deadline = Date.now() + replicaWaitMs;
+      while (!(await ownsName(registry, who))) {
+        if (Date.now() >= deadline) throw new NameNotClaimed(who.userName);
+        await new Promise((r) => setTimeout(r, Math.min(REPLICA_RETRY_MS, Math.max(0, deadline - Date.now()))));
+      }
       if (owned.size >= maxRemembered) owned.clear();
       owned.add(key);
     }
     return who;
   };
 }
+
+const REPLICA_RETRY_MS = 200;
+
+/** How long a region other than the primary waits for a name's claim to replicate (global tables: typically under a second). */
+export const CLAIM_REPLICATION_WAIT_MS = 3_000;
 
 export class NameNotClaimed extends Error {
   constructor(name: string) {

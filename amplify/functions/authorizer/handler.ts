@@ -1,13 +1,18 @@
 import type { APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
 import * as jwtErrors from 'aws-jwt-verify/error';
-import { authConfigFromEnv } from '../../core/config';
+import { authConfigFromEnv, chatRegionsFromEnv } from '../../core/config';
 import { createDocumentClient } from '../../core/deps';
-import { createTokenVerifier, policy, withClaimedName, type AuthorizerResult } from '../../core/identity';
+import { CLAIM_REPLICATION_WAIT_MS, createTokenVerifier, policy, withClaimedName, type AuthorizerResult } from '../../core/identity';
 import { functionLog } from '../log';
 
 // Built once: the verifier caches the pool's JWKS, and claimed names, across warm invocations.
 const config = authConfigFromEnv();
-const verify = withClaimedName(createTokenVerifier(config), { db: createDocumentClient(), table: config.usersTable });
+const { region, primaryRegion } = chatRegionsFromEnv();
+const verify = withClaimedName(
+  createTokenVerifier(config),
+  { db: createDocumentClient(), table: config.usersTable },
+  { replicaWaitMs: region === primaryRegion ? 0 : CLAIM_REPLICATION_WAIT_MS },
+);
 const logs = functionLog('authorizer');
 
 /**
