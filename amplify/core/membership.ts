@@ -114,7 +114,19 @@ async function tellUser(deps: ChatDeps, who: ChatUser, event: ServerEvent, excep
 const user = (u: ChatUser): ChatUser => ({ userId: u.userId, userName: u.userName });
 const who = user;
 const ref = (room: RoomRef): RoomRef => ({ id: room.id, name: room.name, private: room.private });
-const lobbyMarker = (deps: ChatDeps, caller: ChatUser, lastRead: number) => atHome(deps, primaryOf(deps), { op: 'lobbyMarker', who: user(caller), lastRead });
+/**
+ * The lobby's first read position, kept by the primary. Only a nicety (a
+ * missing one reads as caught up, and the next sync or join writes it), so
+ * with the primary unreachable, sync and joins in other regions go on.
+ */
+async function lobbyMarker(deps: ChatDeps, caller: ChatUser, lastRead: number): Promise<void> {
+  try {
+    await atHome(deps, primaryOf(deps), { op: 'lobbyMarker', who: user(caller), lastRead });
+  } catch (err) {
+    if (!(err instanceof ProtocolError && err.code === 'home_unavailable')) throw err;
+    warn(deps, 'lobby read position not kept: the primary is unreachable', { room: DEFAULT_ROOM }, err);
+  }
+}
 
 interface Member {
   /** Absent on rows written before read positions were kept: those read as caught up. */

@@ -43,7 +43,8 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
         'dynamodb:BatchWriteItem',
       ],
       // The lobby, created on first use; its membership version, bumped once the connection is seated.
-      chat: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      // Outside the lobby's home region: its lastSeq, read from the replica instead (the home bumps the version).
+      chat: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:GetItem'],
     },
     manageConnections: ['POST'],
   },
