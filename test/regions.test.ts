@@ -15,7 +15,7 @@ import { dynamoClient } from '../local/dynamodb';
 const dynamoDocument = (endpoint: string) => DynamoDBDocumentClient.from(dynamoClient(endpoint));
 import { cognitoCall, LOCAL_PASSWORD } from '../local/cognito';
 import { TestClient } from './support/client';
-import { twoRegions, type Regions } from './support/regions';
+import { closeRegions, twoRegions, type Regions } from './support/regions';
 
 let regions: Regions;
 const clients: TestClient[] = [];
@@ -26,13 +26,13 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
-  await regions?.close();
+  await closeRegions(regions);
 });
 
 const [A, B] = [0, 1] as const;
 
 async function connect(region: 0 | 1, name: string): Promise<TestClient> {
-  const c = await TestClient.connect(regions.regions[region].websocketUrl, await regions.token(name));
+  const c = await TestClient.connect(regions.regions[region]!.websocketUrl, await regions.token(name));
   clients.push(c);
   return c;
 }
@@ -75,7 +75,7 @@ async function until(check: () => boolean, what: string, timeoutMs = 15_000): Pr
 }
 
 async function itemIn(region: 0 | 1, key: Record<string, string>): Promise<Record<string, unknown> | undefined> {
-  const r = regions.regions[region];
+  const r = regions.regions[region]!;
   const db = dynamoDocument(r.dynamoEndpoint);
   try {
     return (await db.send(new GetCommand({ TableName: r.tables.chat, Key: key, ConsistentRead: true }))).Item;
@@ -154,7 +154,7 @@ describe('two regions', () => {
     expect(outcomes.filter((o) => o === 'ok')).toHaveLength(1);
     await regions.replication.settled();
     const claim = async (region: 0 | 1) => {
-      const r = regions.regions[region];
+      const r = regions.regions[region]!;
       const db = dynamoDocument(r.dynamoEndpoint);
       try {
         return (await db.send(new GetCommand({ TableName: r.tables.users, Key: keys.userName('Quinn'), ConsistentRead: true }))).Item;
@@ -178,8 +178,8 @@ describe('two regions', () => {
     // Seq 2 reaches B before seq 1 (replication reorders items), as an old message: a reader
     // settling gaps by the writer's age would mark seq 1 skipped here, and that skip would win everywhere.
     const copy = await itemIn(A, keys.message('gaps', second.seq));
-    const db = dynamoDocument(regions.regions[B].dynamoEndpoint);
-    await db.send(new PutCommand({ TableName: regions.regions[B].tables.chat, Item: { ...copy, ts: Date.now() - 120_000 } }));
+    const db = dynamoDocument(regions.regions[B]!.dynamoEndpoint);
+    await db.send(new PutCommand({ TableName: regions.regions[B]!.tables.chat, Item: { ...copy, ts: Date.now() - 120_000 } }));
     db.destroy();
     const page = await hank.request('history', { action: 'history', room: 'gaps', after: 0, limit: 10 });
     if (page.type !== 'history') throw new Error(page.message);
@@ -206,7 +206,7 @@ describe('two regions', () => {
     const lastSeen = { alpha: before.seq, beta: 1 };
     await jack.next('message', (m) => m.room === 'alpha' && m.seq === before.seq, 10_000);
 
-    await regions.regions[A].stop();
+    await regions.regions[A]!.stop();
     await ivy.closed;
     // B-homed rooms go on; A-homed ones refuse sends with a typed, retryable error.
     await send(jack, 'beta', 'beta-2');
@@ -228,7 +228,7 @@ describe('two regions', () => {
     await jack.next('message', (m) => m.room === 'beta' && m.text === 'beta-3', 10_000);
 
     // A comes back: the refused send goes through on retry, ordered by A.
-    await regions.regions[A].start();
+    await regions.regions[A]!.start();
     let retried: EventOf<'ack'> | undefined;
     for (let i = 0; i < 40 && !retried; i++) {
       const res = await jack.request('ack', { action: 'sendmessage', room: 'alpha', message: 'during', clientMsgId: 'm-during', retry: true }, 10_000);
