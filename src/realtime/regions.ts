@@ -39,6 +39,8 @@ export interface RegionRouterOptions {
   recheckMs?: number;
   /** Decides that a region that failed may be used again. Default: it answers a probe. */
   check?: HealthCheck;
+  /** A check not settled by then counts as unhealthy, so a hung one cannot stop the rechecks. */
+  checkTimeoutMs?: number;
   now?: () => number;
 }
 
@@ -145,6 +147,13 @@ export function trialOpen(url: string, timeoutMs: number, createSocket: SocketFa
   });
 }
 
+/** `p`, or a rejection once `ms` have passed. */
+function timed<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`No answer within ${ms} ms`)), ms)));
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** The probe's URL: the endpoint with no token, so it is refused before anything runs. */
 const probeUrl = (endpoint: RegionEndpoint): string => endpoint.websocketUrl;
 
@@ -183,6 +192,7 @@ export class RegionRouter extends Emitter<RegionRouterEvents> {
       choiceTtlMs: 24 * 60 * 60_000,
       failoverAfter: 3,
       recheckMs: 60_000,
+      checkTimeoutMs: 10_000,
       now: Date.now,
       ...opts,
       storage: 'storage' in opts ? opts.storage : globalThis.localStorage,
@@ -230,7 +240,8 @@ export class RegionRouter extends Emitter<RegionRouterEvents> {
   async resolve(): Promise<RegionEndpoint> {
     if (this.multiRegion && !this.waited && !this.preference && !this.fresh()) {
       this.waited = true;
-      await this.bounded(this.measure(), this.opts.firstConnectWaitMs);
+      // Stop waiting, not measuring: what arrives later is used from the next attempt on.
+      await timed(this.measure(), this.opts.firstConnectWaitMs).catch(() => undefined);
     }
     this.waited = true;
     const next = this.target();
@@ -304,7 +315,7 @@ export class RegionRouter extends Emitter<RegionRouterEvents> {
     try {
       for (const region of better) {
         const endpoint = this.endpoints.get(region)!;
-        const healthy = await (this.opts.check ?? this.probeCheck)(endpoint).catch(() => false);
+        const healthy = await timed((this.opts.check ?? this.probeCheck)(endpoint), this.opts.checkTimeoutMs).catch(() => false);
         if (!healthy) continue;
         this.down.delete(region);
         this.update();
@@ -343,13 +354,6 @@ export class RegionRouter extends Emitter<RegionRouterEvents> {
       () => false,
     );
 
-  /** Resolves when `p` does or after `ms`, whichever is first; `p` goes on regardless. */
-  private async bounded(p: Promise<void>, ms: number): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
-    clearTimeout(timer);
-  }
-
   /** Measures every region at once (each probe bounded); one measurement at a time. */
   private measure(): Promise<void> {
     this.measuring ??= (async () => {
@@ -367,7 +371,8 @@ export class RegionRouter extends Emitter<RegionRouterEvents> {
     const endpoint = this.endpoints.get(name)!;
     for (let i = 0; i < this.opts.probesPerRegion; i++) {
       try {
-        const ms = await this.opts.probe(probeUrl(endpoint), this.opts.probeTimeoutMs);
+        // Bounded here too, whatever the probe does, so a measurement always ends.
+        const ms = await timed(this.opts.probe(probeUrl(endpoint), this.opts.probeTimeoutMs), this.opts.probeTimeoutMs);
         this.rtt.set(name, Math.min(ms, this.rtt.get(name) ?? Infinity));
         // Partial results count: a first connect that stops waiting goes with the best heard so far.
         this.rank();
