@@ -35,6 +35,8 @@ export interface OutboxOptions {
   onFailed: (room: string, clientMsgId: string, error: ClientError) => void;
   ackTimeoutMs: number;
   retryDelay: (attempt: number, hintMs?: number) => number;
+  /** The wait before try `attempt` of a send whose room's home region is down (see homeWaitDelay). */
+  homeWaitDelay: (attempt: number, hintMs?: number) => number;
   /** Unacknowledged messages, all rooms together; the next send past it fails with `queue_full`. */
   maxMessages: number;
 }
@@ -132,8 +134,7 @@ export class Outbox {
     this.idle(msg);
     if (event.code === 'not_joined') return 'rejoin';
     if (WAITS_FOR_HOME.has(event.code)) {
-      // The server's hint is the floor; a long outage backs off past it (to the usual cap), so a room's head does not knock every 2 s for hours.
-      this.later(msg, Math.max(this.opts.retryDelay(msg.attempts, event.retryAfterMs), this.opts.retryDelay(msg.attempts)));
+      this.later(msg, this.opts.homeWaitDelay(msg.attempts, event.retryAfterMs));
       return 'waiting';
     }
     if (RETRYABLE.has(event.code) && msg.attempts < MAX_RETRIES) {

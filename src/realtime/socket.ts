@@ -24,7 +24,7 @@ import {
   type ServerEvent,
   type ServerEventType,
 } from '../../amplify/core/protocol';
-import { backoffDelay, DEFAULT_BACKOFF, isRetryable } from './backoff';
+import { backoffDelay, DEFAULT_BACKOFF, homeWaitDelay, isRetryable } from './backoff';
 import { ReconnectingSocket, type ReconnectingSocketOptions } from './connection';
 import { Emitter } from './emitter';
 import { Outbox, type Outgoing } from './outbox';
@@ -160,6 +160,7 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
       onFailed: (room, clientMsgId, error) => this.emit('sendfailed', { room, clientMsgId, error }),
       ackTimeoutMs: this.opts.ackTimeoutMs,
       retryDelay,
+      homeWaitDelay: (attempt, hintMs) => homeWaitDelay(attempt, hintMs, random),
       maxMessages: this.opts.maxOutbox,
     });
     this.typingThrottle = new TypingThrottle(this.opts.typingIntervalMs);
