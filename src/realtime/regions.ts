@@ -80,39 +80,50 @@ interface Saved {
 const browserSocket: SocketFactory = (url) => new WebSocket(url) as unknown as WebSocketLike;
 
 /**
- * Times an unauthenticated WebSocket open: API Gateway refuses it (401, the
+ * Opens one socket and closes it at its first sign of life: `open`,
+ * `closed` (refused or failed), or `silent` when nothing came within
+ * timeoutMs. Rejects only when the socket cannot even be made (a bad URL).
+ */
+function knock(url: string, timeoutMs: number, createSocket: SocketFactory): Promise<'open' | 'closed' | 'silent'> {
+  return new Promise((resolve, reject) => {
+    let ws: WebSocketLike;
+    try {
+      ws = createSocket(url);
+    } catch (err) {
+      reject(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    const finish = (outcome: 'open' | 'closed' | 'silent') => {
+      clearTimeout(timer);
+      ws.onopen = ws.onclose = null;
+      // Still listened to: closing a socket still connecting reports an error.
+      ws.onerror = () => undefined;
+      try {
+        ws.close(1000, 'probe');
+      } catch {
+        // already closed
+      }
+      resolve(outcome);
+    };
+    const timer = setTimeout(() => finish('silent'), timeoutMs);
+    ws.onopen = () => finish('open');
+    ws.onclose = () => finish('closed');
+    ws.onerror = () => undefined; // a close follows
+  });
+}
+
+/**
+ * Times an unauthenticated WebSocket open: API Gateway refuses it (401; the
  * token is its identity source, so no authorizer even runs) after DNS, TCP,
  * TLS and one HTTP round trip, which is what distance costs a real connect.
  * Any answer counts, open or refused; silence past the timeout rejects.
  */
 export function websocketProbe(createSocket: SocketFactory = browserSocket): Probe {
-  return (url, timeoutMs) =>
-    new Promise<number>((resolve, reject) => {
-      const started = performance.now();
-      let ws: WebSocketLike;
-      try {
-        ws = createSocket(url);
-      } catch (err) {
-        reject(err instanceof Error ? err : new Error(String(err)));
-        return;
-      }
-      const finish = (ok: boolean) => {
-        clearTimeout(timer);
-        ws.onopen = ws.onclose = null;
-        ws.onerror = () => undefined;
-        try {
-          ws.close(1000, 'probe');
-        } catch {
-          // already closed
-        }
-        if (ok) resolve(performance.now() - started);
-        else reject(new Error(`No answer from ${url} within ${timeoutMs} ms`));
-      };
-      const timer = setTimeout(() => finish(false), timeoutMs);
-      ws.onopen = () => finish(true);
-      ws.onclose = () => finish(true);
-      ws.onerror = () => undefined; // a close follows
-    });
+  return async (url, timeoutMs) => {
+    const started = performance.now();
+    if ((await knock(url, timeoutMs, createSocket)) === 'silent') throw new Error(`No answer from ${url} within ${timeoutMs} ms`);
+    return performance.now() - started;
+  };
 }
 
 /**
@@ -120,31 +131,8 @@ export function websocketProbe(createSocket: SocketFactory = browserSocket): Pro
  * closed at once). Unlike a probe, this proves the region serves: a browser
  * cannot tell a live region's 401 from a dead one's refusal.
  */
-export function trialOpen(url: string, timeoutMs: number, createSocket: SocketFactory = browserSocket): Promise<boolean> {
-  return new Promise<boolean>((resolve) => {
-    let ws: WebSocketLike;
-    try {
-      ws = createSocket(url);
-    } catch {
-      resolve(false);
-      return;
-    }
-    const finish = (ok: boolean) => {
-      clearTimeout(timer);
-      ws.onopen = ws.onclose = null;
-      ws.onerror = () => undefined;
-      try {
-        ws.close(1000, 'health check');
-      } catch {
-        // already closed
-      }
-      resolve(ok);
-    };
-    const timer = setTimeout(() => finish(false), timeoutMs);
-    ws.onopen = () => finish(true);
-    ws.onclose = () => finish(false);
-    ws.onerror = () => undefined;
-  });
+export async function trialOpen(url: string, timeoutMs: number, createSocket: SocketFactory = browserSocket): Promise<boolean> {
+  return (await knock(url, timeoutMs, createSocket).catch(() => 'closed')) === 'open';
 }
 
 /** `p`, or a rejection once `ms` have passed. */

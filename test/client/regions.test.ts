@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RegionEndpoint } from '../../amplify/regions/list';
 import { appConfigFrom, readOutputs } from '../../src/config';
-import { REGION_STORAGE_KEY, RegionRouter, websocketProbe, type RegionRouterOptions } from '../../src/realtime/regions';
+import { REGION_STORAGE_KEY, RegionRouter, trialOpen, websocketProbe, type RegionRouterOptions } from '../../src/realtime/regions';
 import fixture from '../../src/outputs.fixture.json';
 import { script } from './support/scriptedSocket';
 
@@ -275,5 +275,27 @@ describe('RegionRouter, on fake timers', () => {
     expect(settled).not.toHaveBeenCalled();
     await vi.advanceTimersByTimeAsync(1);
     await expect(never).rejects.toThrow(/No answer/);
+  });
+
+  it('a trial open is healthy only when the socket opens, and is closed at once', async () => {
+    const serving = script();
+    const healthy = trialOpen('wss://eu.example/production?token=t', 500, serving.createSocket);
+    await vi.advanceTimersByTimeAsync(0);
+    await expect(healthy).resolves.toBe(true);
+    expect(serving.sockets[0]?.readyState).toBe(3);
+
+    const refusing = script();
+    refusing.refuse = true;
+    const refused = trialOpen('wss://eu.example/production?token=t', 500, refusing.createSocket);
+    await vi.advanceTimersByTimeAsync(0);
+    await expect(refused).resolves.toBe(false);
+
+    const silent = trialOpen('wss://eu.example/production?token=t', 500, () => ({ readyState: 0, onopen: null, onclose: null, onmessage: null, onerror: null, send: () => undefined, close: () => undefined }));
+    const settled = vi.fn();
+    void silent.then(settled);
+    await vi.advanceTimersByTimeAsync(499);
+    expect(settled).not.toHaveBeenCalled();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(settled).toHaveBeenCalledWith(false);
   });
 });
