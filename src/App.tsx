@@ -50,7 +50,7 @@ export function App({ config }: { config: AppConfig }) {
   return (
     <Suspense fallback={<div className="splash" aria-busy="true" />}>
       {session.status === 'signedIn' ? (
-        <ChatScreen user={session.user} websocketUrl={config.websocketUrl} getToken={getIdToken} onSignOut={() => void signOut()} />
+        <ChatScreen user={session.user} websocketUrl={config.websocketUrl} regions={config.regions} getToken={getIdToken} onSignOut={() => void signOut()} />
       ) : (
         <AuthScreen config={config} onSignedIn={() => void refresh()} />
       )}

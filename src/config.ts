@@ -5,7 +5,17 @@
 import { Amplify } from 'aws-amplify';
 import { cognitoUserPoolsTokenProvider } from 'aws-amplify/auth/cognito';
 import * as v from 'valibot';
+import type { RegionEndpoint } from '../amplify/regions/list';
 import { localTokenRefresher } from './auth/localRefresh';
+
+const WebsocketUrl = (field: string) => v.pipe(v.string(), v.regex(/^wss?:\/\//, `${field} must be a ws:// or wss:// URL`));
+
+/** Every region's realtime endpoint, primary first; each name once, so the region picker cannot show two of one. */
+const RegionsSchema = v.pipe(
+  v.array(v.object({ region: v.pipe(v.string(), v.minLength(1, 'region must not be empty')), websocketUrl: WebsocketUrl('websocketUrl') })),
+  v.minLength(1, 'regions must list at least one region'),
+  v.check((list) => new Set(list.map((r) => r.region)).size === list.length, 'regions must not list a region twice'),
+) satisfies v.GenericSchema<unknown, RegionEndpoint[]>;
 
 const OutputsSchema = v.object({
   version: v.string(),
@@ -24,8 +34,10 @@ const OutputsSchema = v.object({
     ),
   }),
   custom: v.looseObject({
-    websocketUrl: v.pipe(v.string(), v.regex(/^wss?:\/\//, 'websocketUrl must be a ws:// or wss:// URL')),
+    websocketUrl: WebsocketUrl('websocketUrl'),
     region: v.optional(v.string()),
+    /** Issue 10: one realtime endpoint per region. Older outputs lack it: one region, `websocketUrl`. */
+    regions: v.optional(RegionsSchema),
     local: v.optional(v.object({ userPoolEndpoint: v.pipe(v.string(), v.url()), confirmationCode: v.string() })),
   }),
 });
@@ -41,7 +53,10 @@ export interface PasswordPolicy {
 }
 
 export interface AppConfig {
+  /** The primary region's endpoint, for tools that know one region only. */
   websocketUrl: string;
+  /** Every region's endpoint, primary first; always at least one (the primary's). */
+  regions: readonly RegionEndpoint[];
   passwordPolicy: PasswordPolicy;
   /** Present only against the local stack (cognito-local). */
   local?: { userPoolEndpoint: string; confirmationCode: string };
@@ -60,8 +75,11 @@ export function readOutputs(json: unknown): ParleyOutputs {
 
 export function appConfigFrom(outputs: ParleyOutputs): AppConfig {
   const p = outputs.auth.password_policy ?? {};
+  const { websocketUrl, region, regions } = outputs.custom;
   return {
-    websocketUrl: outputs.custom.websocketUrl,
+    websocketUrl,
+    // Older outputs list no regions: the one endpoint is the whole deployment.
+    regions: regions ?? [{ region: region ?? outputs.auth.aws_region, websocketUrl }],
     passwordPolicy: {
       minLength: p.min_length ?? 8,
       lowercase: p.require_lowercase ?? false,

@@ -1,7 +1,9 @@
-import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, useSyncExternalStore, type ReactNode } from 'react';
 import { DEFAULT_ROOM } from '../../amplify/core/protocol';
+import type { RegionEndpoint } from '../../amplify/regions/list';
 import type { SessionUser } from '../auth/session';
 import { watchBrowser } from '../realtime/browser';
+import { RegionRouter, trialOpen, type RegionRouterOptions } from '../realtime/regions';
 import { ChatSocket, type ChatSocketOptions } from '../realtime/socket';
 import { Composer } from './Composer';
 import { ConnectionBanner } from './ConnectionBanner';
@@ -12,6 +14,7 @@ import { displayTitle, dmPeer } from './dm';
 import { typingText } from './format';
 import { MembersPanel } from './MembersPanel';
 import { MessageList } from './MessageList';
+import { RegionStatus } from './RegionStatus';
 import { useMediaQuery } from './useMediaQuery';
 import { LockIcon, PeopleIcon } from './icons';
 import { Sidebar, type SidebarRoom } from './Sidebar';
@@ -20,17 +23,25 @@ import { sameItems, shallowEqual, useChatState } from './useChatState';
 
 export interface ChatScreenProps {
   user: SessionUser;
+  /** The primary's endpoint: used alone when `regions` is not given (outputs from before issue 10). */
   websocketUrl: string;
+  /** Every region's endpoint, primary first (AppConfig.regions). */
+  regions?: readonly RegionEndpoint[];
   /** A current ID token, or undefined when the session is gone; `forceRefresh` when the server said it expired. */
   getToken: (opts: { forceRefresh: boolean }) => Promise<string | undefined>;
   onSignOut: () => void;
   /** Transport tuning; tests pass a Node WebSocket here. */
   socketOptions?: Partial<Omit<ChatSocketOptions, 'getUrl'>>;
+  /** Region routing tuning; tests pass a probe and storage here. */
+  routerOptions?: Partial<Omit<RegionRouterOptions, 'regions'>>;
 }
 
+/** How long a health check of a region to move back to may take to open. */
+const CHECK_TIMEOUT_MS = 5_000;
 
-export default function ChatScreen({ user, websocketUrl, getToken, onSignOut, socketOptions }: ChatScreenProps) {
-  const [store, setStore] = useState<ChatStore>();
+
+export default function ChatScreen({ user, websocketUrl, regions, getToken, onSignOut, socketOptions, routerOptions }: ChatScreenProps) {
+  const [chat, setChat] = useState<{ store: ChatStore; router: RegionRouter }>();
   const tokenRef = useRef(getToken);
   const signOutRef = useRef(onSignOut);
   // The socket calls the latest of these, whichever render they came from.
@@ -40,33 +51,49 @@ export default function ChatScreen({ user, websocketUrl, getToken, onSignOut, so
   });
   // Read once, at the first render: changing them later does not rebuild the socket.
   const [initialSocketOptions] = useState(socketOptions);
+  const [initialRouterOptions] = useState(routerOptions);
+  // By value, so a new array with the same endpoints does not rebuild the socket.
+  const regionsKey = JSON.stringify(regions ?? [{ region: '', websocketUrl }]);
 
   useEffect(() => {
+    const endpoints = JSON.parse(regionsKey) as RegionEndpoint[];
+    const withToken = async (endpoint: RegionEndpoint, refresh: boolean) => {
+      const token = await tokenRef.current({ forceRefresh: refresh });
+      if (!token) {
+        signOutRef.current();
+        throw new Error('Signed out');
+      }
+      const url = new URL(endpoint.websocketUrl);
+      url.searchParams.set('token', token);
+      return url.toString();
+    };
+    const router = new RegionRouter({
+      regions: endpoints,
+      // Moving back needs proof the region serves, which only a signed-in open gives.
+      check: async (endpoint) => trialOpen(await withToken(endpoint, false), CHECK_TIMEOUT_MS, initialSocketOptions?.createSocket),
+      ...initialRouterOptions,
+    });
     const socket = new ChatSocket({
       ...initialSocketOptions,
-      getUrl: async ({ refresh }) => {
-        const token = await tokenRef.current({ forceRefresh: refresh });
-        if (!token) {
-          signOutRef.current();
-          throw new Error('Signed out');
-        }
-        const url = new URL(websocketUrl);
-        url.searchParams.set('token', token);
-        return url.toString();
-      },
+      // Each attempt asks the router afresh: after a failover, the next attempt simply goes elsewhere.
+      getUrl: async ({ refresh }) => withToken(await router.resolve(), refresh),
     });
+    const detach = router.attach(socket.connection);
+    router.start();
     const s = new ChatStore(socket, { id: user.id, name: user.name });
     s.start();
     const unwatch = watchBrowser(socket.connection);
-    setStore(s);
+    setChat({ store: s, router });
     return () => {
       unwatch();
       s.dispose();
+      detach();
+      router.stop();
     };
-  }, [user.id, user.name, websocketUrl, initialSocketOptions]);
+  }, [user.id, user.name, regionsKey, initialSocketOptions, initialRouterOptions]);
 
-  if (!store) return <div className="splash" aria-busy="true" />;
-  return <ChatLayout store={store} onSignOut={onSignOut} />;
+  if (!chat) return <div className="splash" aria-busy="true" />;
+  return <ChatLayout store={chat.store} router={chat.router} onSignOut={onSignOut} />;
 }
 
 const selectCurrent = (s: ChatState) => s.current;
@@ -92,7 +119,7 @@ const sameSidebarRooms = sameItems<SidebarRoom>(shallowEqual);
  * every part that shows chat state subscribes to its own slice, so an event
  * re-renders the parts it changes and nothing else.
  */
-export function ChatLayout({ store, onSignOut }: { store: ChatStore; onSignOut: () => void }) {
+export function ChatLayout({ store, router, onSignOut }: { store: ChatStore; router?: RegionRouter; onSignOut: () => void }) {
   const narrow = useMediaQuery('(max-width: 760px)');
   const wide = useMediaQuery('(min-width: 1100px)');
   const finePointer = useMediaQuery('(pointer: fine)');
@@ -155,7 +182,15 @@ export function ChatLayout({ store, onSignOut }: { store: ChatStore; onSignOut: 
     <div className={`app${navOpen ? ' nav-open' : ''}${membersOpen ? ' members-open' : ''}`}>
       <div className="nav-scrim" onClick={() => setNavOpen(false)} aria-hidden="true" />
       {/* Off-canvas on phones: while closed it must not take keyboard focus either. */}
-      <SidebarPane store={store} inert={narrow && !navOpen} onSelect={select} onCreate={create} onStartDm={startDm} onSignOut={onSignOut} />
+      <SidebarPane
+        store={store}
+        footer={router?.multiRegion ? <RegionPane router={router} /> : undefined}
+        inert={narrow && !navOpen}
+        onSelect={select}
+        onCreate={create}
+        onStartDm={startDm}
+        onSignOut={onSignOut}
+      />
       <main ref={mainRef} className="chat" aria-labelledby="room-title">
         <RoomHeader store={store} navOpen={navOpen} membersOpen={membersOpen} onToggleNav={toggleNav} onToggleMembers={toggleMembers} />
         <ConnectionPane store={store} />
@@ -196,9 +231,10 @@ interface SidebarPaneProps {
   onCreate: () => void;
   onStartDm: () => void;
   onSignOut: () => void;
+  footer?: ReactNode;
 }
 
-function SidebarPane({ store, inert, onSelect, onCreate, onStartDm, onSignOut }: SidebarPaneProps) {
+function SidebarPane({ store, inert, onSelect, onCreate, onStartDm, onSignOut, footer }: SidebarPaneProps) {
   const me = useChatState(store, selectMe);
   const rooms = useChatState(store, selectSidebarRooms, sameSidebarRooms);
   const directory = useChatState(store, selectDirectory);
@@ -218,6 +254,25 @@ function SidebarPane({ store, inert, onSelect, onCreate, onStartDm, onSignOut }:
       onStartDm={onStartDm}
       onRefresh={refresh}
       onSignOut={onSignOut}
+      footer={footer}
+    />
+  );
+}
+
+/** The region in use and the choice of it, live from the router. */
+function RegionPane({ router }: { router: RegionRouter }) {
+  const status = useSyncExternalStore(router.subscribe, router.getStatus);
+  const change = useCallback((region: string | undefined) => router.setPreference(region), [router]);
+  return (
+    <RegionStatus
+      regions={status.regions}
+      current={status.current}
+      connected={status.connected}
+      preference={status.preference}
+      nearest={status.nearest}
+      failedOver={status.failedOver}
+      preferred={status.preferred}
+      onChange={change}
     />
   );
 }

@@ -544,8 +544,10 @@ function PendingView({
   onEdit: (id: string, text: string) => void;
 }) {
   const failed = p.status === 'failed';
+  const waiting = p.status === 'waiting';
+  const label = failed ? 'Your message, not sent' : waiting ? 'Your message, waiting to be sent' : 'Your message, sending';
   return (
-    <article className={`msg own pending${failed ? ' failed' : ''}${first ? ' first' : ''}`} aria-label={failed ? 'Your message, not sent' : 'Your message, sending'}>
+    <article className={`msg own pending${failed ? ' failed' : ''}${waiting ? ' waiting' : ''}${first ? ' first' : ''}`} aria-label={label}>
       <div className="msg-gutter">{first && <span className="avatar-placeholder" aria-hidden="true" />}</div>
       <div className="msg-body">
         {first && (
@@ -569,6 +571,9 @@ function PendingView({
               Discard
             </button>
           </div>
+        ) : waiting ? (
+          // Not an alert: nothing failed, and it goes by itself.
+          <div className="msg-status waiting">Waiting: this room&apos;s server region can&apos;t be reached right now. It will be sent when it is back.</div>
         ) : (
           <div className="msg-status">Sending…</div>
         )}

@@ -1,3 +1,4 @@
+import type { ReactNode } from 'react';
 import type { RoomSummary, UserRef } from '../../amplify/core/protocol';
 import { Avatar } from './Avatar';
 import { LockIcon } from './icons';
@@ -27,6 +28,8 @@ export interface SidebarProps {
   onRefresh: () => void;
   onSignOut: () => void;
   inert?: boolean;
+  /** Drawn above the signed-in user (the region indicator). */
+  footer?: ReactNode;
 }
 
 function RoomIcon({ private: isPrivate }: { private: boolean }) {
@@ -68,7 +71,7 @@ function RoomButton({ room: r, current, onSelect }: { room: SidebarRoom; current
   );
 }
 
-export function Sidebar({ me, rooms, directory, directoryLoaded = true, current, onSelect, onCreate, onStartDm, onRefresh, onSignOut, inert }: SidebarProps) {
+export function Sidebar({ me, rooms, directory, directoryLoaded = true, current, onSelect, onCreate, onStartDm, onRefresh, onSignOut, inert, footer }: SidebarProps) {
   const followed = new Set(rooms.map((r) => r.id));
   const own = rooms.filter((r) => !r.dm);
   const dms = rooms.filter((r) => r.dm);
@@ -144,6 +147,7 @@ export function Sidebar({ me, rooms, directory, directoryLoaded = true, current,
           </ul>
         )}
       </section>
+      {footer}
       <div className="me">
         <Avatar id={me.id} name={me.name} size={32} />
         <span className="me-name" title={me.name}>

@@ -12,7 +12,9 @@ const LOBBY_LABEL = { name: DEFAULT_ROOM_NAME, private: false } as const;
 export interface PendingMessage {
   clientMsgId: string;
   text: string;
-  status: 'sending' | 'failed';
+  /** waiting: the room's home region is down; it goes by itself once that is back (nothing for the user to do). */
+  status: 'sending' | 'waiting' | 'failed';
+  /** Why it failed, or (waiting) why it waits. */
   error?: ClientError;
   /** Local clock, for display only. */
   ts: number;
@@ -227,6 +229,10 @@ export class ChatStore {
           error: error.message,
         })),
       ),
+      s.on('sendwaiting', ({ room, error }) =>
+        // Every unsent message of the room waits behind it (a room sends one at a time), so all of them say so.
+        this.updateRoom(room, (r) => ({ pending: r.pending.map((p) => (p.status === 'sending' ? { ...p, status: 'waiting' as const, error } : p)) })),
+      ),
       s.on('rooms', (rooms) => this.set({ directory: rooms, directoryLoaded: true })),
       s.on('error', (error) => this.set({ notice: error.message })),
     );
@@ -356,7 +362,11 @@ export class ChatStore {
   send(text: string): void {
     const room = this.state.current;
     const clientMsgId = this.socket.sendMessage(room, text);
-    const pending: PendingMessage = { clientMsgId, text, status: 'sending', ts: Date.now() };
+    // Behind a message that waits for the room's home region, this one waits too.
+    const waiting = this.state.rooms[room]?.pending.find((p) => p.status === 'waiting');
+    const pending: PendingMessage = waiting
+      ? { clientMsgId, text, status: 'waiting', error: waiting.error, ts: Date.now() }
+      : { clientMsgId, text, status: 'sending', ts: Date.now() };
     this.updateRoom(room, (r) => ({ pending: [...r.pending, pending], error: undefined }));
   }
 
@@ -539,7 +549,9 @@ export class ChatStore {
       const p = r.pending.find((x) => x.clientMsgId === e.clientMsgId);
       if (!p) return {};
       const message: ChatMessage = { room: e.room, seq: e.seq, id: e.id, senderId: me.id, senderName: me.name, text: p.text, ts: e.ts };
-      return { pending: r.pending.filter((x) => x !== p), messages: mergeMessages(r.messages, [message]) };
+      // An ack means the room's home answers again: whatever waited for it is simply sending now.
+      const rest = r.pending.filter((x) => x !== p).map((x) => (x.status === 'waiting' ? { ...x, status: 'sending' as const, error: undefined } : x));
+      return { pending: rest, messages: mergeMessages(r.messages, [message]) };
     });
   }
 

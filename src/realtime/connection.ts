@@ -29,7 +29,8 @@ export interface ReconnectingSocketEvents {
   state: ConnectionState;
   open: undefined;
   frame: ServerEvent;
-  close: { code: number; reason: string };
+  /** `wasOpen` false: the attempt never opened (refused, unreachable, timed out), what a region router counts. */
+  close: { code: number; reason: string; wasOpen: boolean };
 }
 
 const OPEN = 1;
@@ -56,6 +57,10 @@ export class ReconnectingSocket extends Emitter<ReconnectingSocketEvents> {
   private renewing = false;
   /** The next URL must carry a freshly issued token; cleared once one has been resolved. */
   private refreshToken = false;
+  /** The current socket has opened (so its close is a drop, not a failed attempt). */
+  private wsOpened = false;
+  /** The socket is being left on purpose for another endpoint: come back at once. */
+  private moving = false;
   private timers: Partial<Record<'retry' | 'stable' | 'heartbeat' | 'pong' | 'connect' | 'grace', ReturnType<typeof setTimeout>>> = {};
   private readonly opts: Required<Omit<ReconnectingSocketOptions, 'getUrl'>> & Pick<ReconnectingSocketOptions, 'getUrl'>;
 
@@ -130,6 +135,26 @@ export class ReconnectingSocket extends Emitter<ReconnectingSocketEvents> {
     this.timers.grace = setTimeout(() => this.drop(4004, 'session ended'), this.opts.closeGraceMs);
   }
 
+  /**
+   * Leaves the current socket, if any, and connects again at once with a
+   * freshly resolved URL: how a region router moves the connection (a
+   * recovered or newly chosen region). Like any drop, the chat layer resyncs
+   * and catches up on the new socket. Deliberate and rare, so no backoff.
+   */
+  restart(reason = 'restart'): void {
+    if (!this.running || !this.networkUp) return;
+    this.attempt = 0;
+    this.clear('retry');
+    if (this.ws) {
+      this.moving = true;
+      this.drop(4005, reason);
+    } else {
+      // Between attempts (or resolving a URL): start over, abandoning a lookup still in progress.
+      this.generation++;
+      this.launch();
+    }
+  }
+
   /** Pings now and drops the socket if nothing answers; used when a tab wakes up after sleeping. */
   probe(): void {
     if (this.isOpen) this.ping();
@@ -185,11 +210,13 @@ export class ReconnectingSocket extends Emitter<ReconnectingSocketEvents> {
     if (gen !== this.generation || !this.running || !this.networkUp) return;
     const ws = this.opts.createSocket(url);
     this.ws = ws;
+    this.wsOpened = false;
     this.timers.connect = setTimeout(() => this.drop(4002, 'connect timeout'), this.opts.connectTimeoutMs);
     ws.onopen = () => {
       if (gen !== this.generation) return;
       this.clear('connect');
       this.everOpened = true;
+      this.wsOpened = true;
       this.setState('online');
       this.timers.stable = setTimeout(() => (this.attempt = 0), this.opts.stableMs);
       this.timers.heartbeat = setInterval(() => this.heartbeat(), this.opts.heartbeatMs);
@@ -248,15 +275,15 @@ export class ReconnectingSocket extends Emitter<ReconnectingSocketEvents> {
   private down(code: number, reason: string): void {
     this.generation++;
     this.ws = undefined;
-    const renewing = this.renewing;
-    this.renewing = false;
+    const { renewing, moving, wsOpened: wasOpen } = this;
+    this.renewing = this.moving = this.wsOpened = false;
     for (const t of ['stable', 'heartbeat', 'pong', 'connect', 'grace'] as const) this.clear(t);
-    this.emit('close', { code, reason });
+    this.emit('close', { code, reason, wasOpen });
     if (!this.running) return;
     if (!this.networkUp) return this.setState('offline');
     this.setState(this.everOpened ? 'reconnecting' : 'connecting');
-    // A session the server ended on a stable link comes back at once; the attempt count still rises.
-    this.scheduleRetry(renewing && this.attempt === 0);
+    // A session the server ended on a stable link comes back at once, as does a move; the attempt count still rises.
+    this.scheduleRetry(moving || (renewing && this.attempt === 0));
   }
 
   private scheduleRetry(immediate = false): void {

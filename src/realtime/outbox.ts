@@ -5,13 +5,13 @@
  * a clientMsgId makes every resend safe. The whole outbox is bounded.
  */
 import type { EventOf } from '../../amplify/core/protocol';
-import { MAX_RETRIES, RETRYABLE } from './backoff';
+import { MAX_RETRIES, RETRYABLE, WAITS_FOR_HOME } from './backoff';
 import { ChatError, type ClientError } from './types';
 
 /**
  * queued: waits its turn, or for its room to be joined on an open socket;
  * inflight: sent, its ack timeout running;
- * backoff: refused for now (rate_limited…), goes again when its timer fires.
+ * backoff: refused for now (rate_limited, home_unavailable…), goes again when its timer fires.
  */
 export type OutgoingState = 'queued' | 'inflight' | 'backoff';
 
@@ -35,12 +35,18 @@ export interface OutboxOptions {
   onFailed: (room: string, clientMsgId: string, error: ClientError) => void;
   ackTimeoutMs: number;
   retryDelay: (attempt: number, hintMs?: number) => number;
+  /** The wait before try `attempt` of a send whose room's home region is down (see homeWaitDelay). */
+  homeWaitDelay: (attempt: number, hintMs?: number) => number;
   /** Unacknowledged messages, all rooms together; the next send past it fails with `queue_full`. */
   maxMessages: number;
 }
 
-/** What a server refusal of a send means for the caller. */
-export type Refusal = 'rejoin' | 'retrying' | 'failed';
+/**
+ * What a server refusal of a send means for the caller. waiting: the room's
+ * home region is down; it goes again later, without limit, and the user
+ * should see it as waiting rather than failed.
+ */
+export type Refusal = 'rejoin' | 'retrying' | 'waiting' | 'failed';
 
 /** The same sendmessage frame, marked as sent before (see `retry` in the protocol). */
 const retryFrame = (frame: string): string => JSON.stringify({ ...(JSON.parse(frame) as object), retry: true });
@@ -120,24 +126,35 @@ export class Outbox {
   /**
    * The server refused a send. not_joined: the caller joins again and the
    * message goes after that. Transient: it goes again after a backoff.
-   * Anything else, or too many tries: it fails and the next one goes.
+   * home_unavailable: it goes again after the server's retryAfterMs, for as
+   * long as the outage lasts. Anything else, or too many tries: it fails and
+   * the next one goes.
    */
   refused(msg: Outgoing, event: EventOf<'error'>): Refusal {
     this.idle(msg);
     if (event.code === 'not_joined') return 'rejoin';
+    if (WAITS_FOR_HOME.has(event.code)) {
+      this.later(msg, this.opts.homeWaitDelay(msg.attempts, event.retryAfterMs));
+      return 'waiting';
+    }
     if (RETRYABLE.has(event.code) && msg.attempts < MAX_RETRIES) {
-      msg.state = 'backoff';
-      msg.timer = setTimeout(() => {
-        msg.timer = undefined;
-        msg.state = 'queued';
-        this.pump(msg.room);
-      }, this.opts.retryDelay(msg.attempts, event.retryAfterMs));
+      this.later(msg, this.opts.retryDelay(msg.attempts, event.retryAfterMs));
       return 'retrying';
     }
     this.remove(msg);
     this.fail(msg, { code: event.code, message: event.message });
     this.pump(msg.room);
     return 'failed';
+  }
+
+  /** Backs off: the message stays at its room's head and goes again (marked `retry`) when the timer fires. */
+  private later(msg: Outgoing, delayMs: number): void {
+    msg.state = 'backoff';
+    msg.timer = setTimeout(() => {
+      msg.timer = undefined;
+      msg.state = 'queued';
+      this.pump(msg.room);
+    }, delayMs);
   }
 
   /** Stops waiting for this message (the session ended unperformed); it stays at its room's head for the next socket. */

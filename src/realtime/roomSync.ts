@@ -7,13 +7,14 @@
  * like messages, so they never look like a gap.
  */
 import { LIMITS, type ChatMessage, type ClientActionInput, type EventOf, type MyRoom, type RoomChange, type ServerEventType } from '../../amplify/core/protocol';
+import { isRetryable } from './backoff';
 import { SeqTracker } from './sequence';
 import { ChatError, type ChatSocketEvents } from './types';
 
 /**
  * idle: not seated on this socket, and not asking (offline, or the socket is new);
  * joining: a joinroom is on the wire;
- * backoff: a join timed out and waits before it is asked again;
+ * backoff: a join timed out, or was refused for now (home_unavailable…), and waits before it is asked again;
  * joined: seated (by `sync` or a joinroom): the server fans the room out to this socket, and its outbox may drain.
  */
 export type JoinState = 'idle' | 'joining' | 'backoff' | 'joined';
@@ -65,7 +66,7 @@ export class RoomSync {
   private closed = false;
   /** Catch-up rounds in a row that made no progress, for the hole backoff. */
   private stalls = 0;
-  /** Joins in a row that timed out, for the join backoff. */
+  /** Joins in a row that timed out or were refused for now, for the join backoff. */
   private joinTimeouts = 0;
   /** History requests in a row that failed, for the fetch backoff. */
   private fetchFailures = 0;
@@ -122,7 +123,7 @@ export class RoomSync {
         this.asking = false;
         const error = err instanceof ChatError ? err : new ChatError('internal', String(err));
         // Only the members list was missing: a transient failure leaves the room as it is, a refusal ends it.
-        if (this.closed || ['disconnected', 'stopped', 'timeout'].includes(error.code)) return;
+        if (this.closed || ['disconnected', 'stopped', 'timeout'].includes(error.code) || isRetryable(error.code)) return;
         this.host.onRefused(this.id, error);
       },
     );
@@ -217,10 +218,11 @@ export class RoomSync {
     if (this.closed || this.state !== 'joining') return;
     this.state = 'idle';
     const error = err instanceof ChatError ? err : new ChatError('internal', String(err));
-    // A dropped socket is retried on the next open; a refusal is final (transient ones were retried as requests).
+    // A dropped socket is retried on the next open; a refusal is final, unless it says "later".
     if (error.code === 'disconnected' || error.code === 'stopped') return;
-    if (error.code === 'timeout') {
-      // An unanswered join is asked again, backing off: at once would only add to whatever is slow.
+    if (error.code === 'timeout' || isRetryable(error.code)) {
+      // An unanswered join is asked again, backing off: at once would only add to whatever is slow. A
+      // retryable refusal that outlasted the request's own retries (a home region down for minutes) keeps the room too.
       this.state = 'backoff';
       this.joinTimer = setTimeout(() => {
         this.joinTimer = undefined;

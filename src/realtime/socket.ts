@@ -24,7 +24,7 @@ import {
   type ServerEvent,
   type ServerEventType,
 } from '../../amplify/core/protocol';
-import { backoffDelay, DEFAULT_BACKOFF } from './backoff';
+import { backoffDelay, DEFAULT_BACKOFF, homeWaitDelay, isRetryable } from './backoff';
 import { ReconnectingSocket, type ReconnectingSocketOptions } from './connection';
 import { Emitter } from './emitter';
 import { Outbox, type Outgoing } from './outbox';
@@ -160,6 +160,7 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
       onFailed: (room, clientMsgId, error) => this.emit('sendfailed', { room, clientMsgId, error }),
       ackTimeoutMs: this.opts.ackTimeoutMs,
       retryDelay,
+      homeWaitDelay: (attempt, hintMs) => homeWaitDelay(attempt, hintMs, random),
       maxMessages: this.opts.maxOutbox,
     });
     this.typingThrottle = new TypingThrottle(this.opts.typingIntervalMs);
@@ -433,7 +434,8 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
         const code = err instanceof ChatError ? err.code : 'internal';
         // A dropped socket syncs again on the next one.
         if (code === 'disconnected' || code === 'stopped') return;
-        if (code === 'timeout' && attempt < MAX_SYNC_RETRIES) {
+        // Unanswered, or refused for now (a home region down): ask again; the rooms followed stay meanwhile.
+        if ((code === 'timeout' || isRetryable(code)) && attempt < MAX_SYNC_RETRIES) {
           this.syncTimer = setTimeout(() => {
             this.syncTimer = undefined;
             if (this.syncRun === run) this.syncPage(run, cursor, page, attempt + 1);
@@ -624,7 +626,12 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
   }
 
   private onSendRefused(msg: Outgoing, event: EventOf<'error'>): void {
+    const refusal = this.outbox.refused(msg, event);
     // The server forgot this connection's rooms (e.g. its record expired): join again, then resend.
-    if (this.outbox.refused(msg, event) === 'rejoin') this.rooms.get(msg.room)?.rejoin();
+    if (refusal === 'rejoin') this.rooms.get(msg.room)?.rejoin();
+    // The room's home region is down: the message waits, and the app says so rather than "not sent".
+    if (refusal === 'waiting') {
+      this.emit('sendwaiting', { room: msg.room, clientMsgId: msg.clientMsgId, error: { code: event.code, message: event.message, retryAfterMs: event.retryAfterMs } });
+    }
   }
 }

@@ -54,6 +54,8 @@ export interface ChatSocketEvents {
   reset: { room: string };
   ack: { room: string; clientMsgId: string; seq: number; id: string; ts: number };
   sendfailed: { room: string; clientMsgId: string; error: ClientError };
+  /** The room's home region cannot be reached: the message stays queued and goes again by itself (same clientMsgId). */
+  sendwaiting: { room: string; clientMsgId: string; error: ClientError };
   joined: EventOf<'joined'>;
   /** A room could not be joined again (deleted, or access lost) and is no longer followed. */
   joinfailed: { room: string; error: ClientError };

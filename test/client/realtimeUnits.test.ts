@@ -31,6 +31,7 @@ function outbox(opts: { maxMessages?: number; open?: () => boolean } = {}) {
     onFailed: (_room, clientMsgId, error) => failed.push({ clientMsgId, error }),
     ackTimeoutMs: 100,
     retryDelay: (attempt, hint) => hint ?? 10 * (attempt + 1),
+    homeWaitDelay: (attempt, hint) => (hint ?? 1000) * attempt,
     maxMessages: opts.maxMessages ?? 10,
   });
   return { box, sent, failed };
@@ -75,6 +76,29 @@ describe('Outbox', () => {
     expect(sent).toHaveLength(MAX_RETRIES);
     expect(box.refused(head, refusal('unavailable'))).toBe('failed');
     expect(failed).toEqual([{ clientMsgId: 'a1', error: { code: 'unavailable', message: 'unavailable' } }]);
+  });
+
+  it('keeps a send refused with home_unavailable waiting past MAX_RETRIES, each try after the wait, same clientMsgId marked retry', async () => {
+    const { box, sent, failed } = outbox();
+    box.add('a', 'a1', frameOf('a', 'a1'));
+    box.add('a', 'a2', frameOf('a', 'a2'));
+    const head = box.find('a1')!;
+    for (let i = 1; i <= MAX_RETRIES + 2; i++) {
+      expect(box.refused(head, refusal('home_unavailable', { retryAfterMs: 40 }))).toBe('waiting');
+      expect(head.state).toBe('backoff');
+      // Not a moment before the wait (40 ms times the try, in this outbox's waitDelay).
+      await vi.advanceTimersByTimeAsync(40 * i - 1);
+      expect(sent).toHaveLength(i);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(sent).toHaveLength(i + 1);
+    }
+    expect(failed).toEqual([]);
+    expect(new Set(sent.map((f) => f.clientMsgId))).toEqual(new Set(['a1']));
+    expect(sent.slice(1).every((f) => f.retry === true)).toBe(true);
+    // The room's next message waits behind it, and goes once it lands.
+    box.acked('a', 'a1');
+    box.pump('a');
+    expect(sent.at(-1)).toMatchObject({ clientMsgId: 'a2' });
   });
 
   it('asks for a re-join on not_joined and keeps the message at the head', () => {

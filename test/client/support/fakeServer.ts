@@ -120,6 +120,24 @@ export class FakeChatServer {
   sessionEndCloseMs: number | null = 5;
   /** Rooms per `rooms` reply; the rest follow through `nextCursor`, as the real server pages them. */
   roomsPerPage = Infinity;
+  /**
+   * Rooms whose home region cannot be reached (issue 10): sends to them, and
+   * joins that would make a new member, are refused with home_unavailable.
+   * Reading still works, as it does in the real deployment.
+   */
+  readonly homeDown = new Set<string>();
+  /** The retryAfterMs a home_unavailable carries (the real server says 2000). */
+  homeRetryAfterMs = 20;
+  /** Refuse the next N sync frames with home_unavailable. */
+  refuseSyncs = 0;
+  /**
+   * URL paths that refuse every connection, as a region that is down does:
+   * tests give each region its own path on this one server (one shared
+   * store, as the replicated tables are), e.g. `/a` and `/b`.
+   */
+  readonly downPaths = new Set<string>();
+  /** The URL path of every connection accepted, in order. */
+  readonly paths: string[] = [];
   private unacked = new Map<Conn, Set<string>>();
   private dedup = new Map<string, ChatMessage>();
   private wss!: WebSocketServer;
@@ -132,8 +150,11 @@ export class FakeChatServer {
       port: 0,
       host: '127.0.0.1',
       verifyClient: (info, cb) => {
-        const token = new URL(info.req.url ?? '/', 'http://x').searchParams.get('token');
+        const url = new URL(info.req.url ?? '/', 'http://x');
+        const token = url.searchParams.get('token');
+        if (s.downPaths.has(url.pathname)) return cb(false, 503);
         if (s.refuse || !token || s.expired.has(token)) return cb(false, 401);
+        s.paths.push(url.pathname);
         cb(true);
       },
     });
@@ -280,6 +301,11 @@ export class FakeChatServer {
     if (this.sessionEndCloseMs !== null) setTimeout(() => conn.ws.close(1000), this.sessionEndCloseMs);
   }
 
+  /** As amplify/core/regions.ts homeUnavailable, with this server's retryAfterMs. */
+  private homeUnavailable(room: string): ProtocolError {
+    return new ProtocolError('home_unavailable', `The home region of "${room}" cannot be reached right now; please retry`, { retryAfterMs: this.homeRetryAfterMs });
+  }
+
   private send(conn: Conn, event: ServerEvent): void {
     if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(JSON.stringify(event));
   }
@@ -414,6 +440,7 @@ export class FakeChatServer {
       case 'sendmessage': {
         const roomId = a.room ?? conn.currentRoom;
         requireJoined(conn, roomId);
+        if (this.homeDown.has(roomId)) throw this.homeUnavailable(roomId);
         const unacked = this.unacked.get(conn) ?? new Set<string>();
         this.unacked.set(conn, unacked);
         unacked.add(a.clientMsgId ?? '');
@@ -441,6 +468,7 @@ export class FakeChatServer {
         }
         const room = this.visible(this.rooms.get(a.room), conn.user);
         let added = false;
+        if (!this.isMember(room, conn.user.name) && this.homeDown.has(a.room)) throw this.homeUnavailable(a.room);
         if (!this.isMember(room, conn.user.name)) {
           const publicRooms = [...this.rooms.values()].filter((r) => !r.summary.private && r.summary.id !== DEFAULT_ROOM && r.members.has(conn.user.name)).length;
           if (publicRooms >= LIMITS.maxPublicRooms) throw new ProtocolError('limit_reached', 'You are in as many public rooms as allowed');
@@ -506,6 +534,10 @@ export class FakeChatServer {
         if (this.ignoreSync > 0) {
           this.ignoreSync--;
           return;
+        }
+        if (this.refuseSyncs > 0) {
+          this.refuseSyncs--;
+          throw this.homeUnavailable(DEFAULT_ROOM);
         }
         const all = this.roomsOf(conn.user.name);
         const from = a.cursor ? all.findIndex((r) => r.summary.id > a.cursor!) : 0;
