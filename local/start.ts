@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { TOKEN_QUERY_PARAMETER } from '../amplify/realtime/defaults';
 import { assertPortsFree, PortsInUse } from './process';
 import { DEFAULT_PORTS } from './ports';
+import { startRegions } from './regions';
 import { startStack } from './stack';
 
 // Node 20.19+ is this project's engine; the SDK's notice about its 2027 releases is noise here.
@@ -14,6 +15,13 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const outputsFile = resolve('.local/outputs.json');
 const withApp = !process.argv.includes('--no-app');
+// `--regions 2`: two regions on this machine (local/regions), each with its gateway on the next port.
+const regionsAt = process.argv.indexOf('--regions');
+const regionCount = regionsAt >= 0 ? Number(process.argv[regionsAt + 1]) : 1;
+if (!Number.isInteger(regionCount) || regionCount < 1 || regionCount > 2) {
+  console.error('npm start: --regions takes 1 or 2');
+  process.exit(2);
+}
 
 const gatewayPort = Number(process.env.PARLEY_GATEWAY_PORT ?? DEFAULT_PORTS.gateway);
 const cognitoPort = Number(process.env.PARLEY_COGNITO_PORT ?? DEFAULT_PORTS.cognito);
@@ -21,7 +29,11 @@ const cognitoPort = Number(process.env.PARLEY_COGNITO_PORT ?? DEFAULT_PORTS.cogn
 // Before anything starts: a port held by a stray process fails much later, and misleadingly.
 try {
   await assertPortsFree([
-    { port: gatewayPort, name: 'the local API Gateway', remedy: 'set PARLEY_GATEWAY_PORT to another port' },
+    ...Array.from({ length: regionCount }, (_, i) => ({
+      port: gatewayPort + i,
+      name: regionCount > 1 ? `the local API Gateway of region ${i + 1}` : 'the local API Gateway',
+      remedy: 'set PARLEY_GATEWAY_PORT to another port',
+    })),
     { port: cognitoPort, name: 'cognito-local', remedy: 'set PARLEY_COGNITO_PORT to another port' },
     ...(withApp ? [{ port: DEFAULT_PORTS.app, name: 'the Vite dev server', remedy: 'run `npm start -- --no-app`' }] : []),
   ]);
@@ -31,13 +43,24 @@ try {
   process.exit(1);
 }
 
-const stack = await startStack({
-  gatewayPort,
-  cognitoPort,
-  dataDir: resolve('.local'),
-  outputsFile,
-  gateway: { log: process.env.PARLEY_LOG ? (line) => console.log(`[gateway] ${line}`) : undefined },
-});
+const gatewayLog = process.env.PARLEY_LOG ? (line: string) => console.log(`[gateway] ${line}`) : undefined;
+const stack =
+  regionCount === 1
+    ? await startStack({ gatewayPort, cognitoPort, dataDir: resolve('.local'), outputsFile, gateway: { log: gatewayLog } })
+    : undefined;
+const regions =
+  regionCount > 1
+    ? await startRegions({
+        count: regionCount,
+        gatewayPorts: Array.from({ length: regionCount }, (_, i) => gatewayPort + i),
+        cognitoPort,
+        dataDir: resolve('.local'),
+        outputsFile,
+        log: Boolean(process.env.PARLEY_LOG),
+      })
+    : undefined;
+const outputs = (stack ?? regions)!.outputs;
+const cognito = (stack ?? regions)!.cognito;
 
 const vite = withApp
   ? spawn(process.execPath, [resolve('node_modules/vite/bin/vite.js'), '--port', String(DEFAULT_PORTS.app), '--strictPort'], {
@@ -46,16 +69,22 @@ const vite = withApp
     })
   : undefined;
 
+const realtime = stack
+  ? `  WebSocket API   ${stack.websocketUrl}\n  @connections    ${stack.managementEndpoint}\n  DynamoDB Local  ${stack.dynamoEndpoint}`
+  : regions!.regions
+      .map(
+        (r, i) =>
+          `  Region ${r.region}${i === 0 ? ' (primary)' : ''}\n    WebSocket API   ${r.websocketUrl}\n    @connections    ${r.managementEndpoint}\n    DynamoDB Local  ${r.dynamoEndpoint}`,
+      )
+      .join('\n') + '\n  Replication     70 ms one way, last writer wins';
 console.log(`
-Parley local stack is up.
-  WebSocket API   ${stack.websocketUrl}
-  @connections    ${stack.managementEndpoint}
-  DynamoDB Local  ${stack.dynamoEndpoint}
-  cognito-local   ${stack.cognito.endpoint}  (pool ${stack.cognito.userPoolId}, sign-up code ${stack.outputs.custom.local.confirmationCode})
+Parley local stack is up${regions ? ` in ${regions.regions.length} regions` : ''}.
+${realtime}
+  cognito-local   ${cognito.endpoint}  (pool ${cognito.userPoolId}, sign-up code ${outputs.custom.local.confirmationCode})
   Outputs         ${outputsFile}${withApp ? `\n  App             http://localhost:${DEFAULT_PORTS.app}` : ''}
 
 Try the tutorial flow in two terminals:
-  npx wscat -c "${stack.websocketUrl}?${TOKEN_QUERY_PARAMETER}=$(npm run -s token -- alice)"
+  npx wscat -c "${outputs.custom.websocketUrl}?${TOKEN_QUERY_PARAMETER}=$(npm run -s token -- alice)"
   > {"action":"sendmessage","message":"hello, everyone!"}
 `);
 
@@ -68,7 +97,7 @@ async function shutdown(code = 0): Promise<void> {
     vite.kill('SIGTERM');
     await new Promise((r) => vite.once('exit', r));
   }
-  await stack.close();
+  await (stack ?? regions)!.close();
   process.exit(code);
 }
 process.on('SIGINT', () => void shutdown());
