@@ -12,7 +12,7 @@
  * used by some path, so nothing is granted that no code needs.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { keys } from '../amplify/core/keys';
 import { LIMITS } from '../amplify/core/protocol';
 import { FUNCTION_ACCESS, type FunctionAccess } from '../amplify/realtime/permissions';
@@ -26,10 +26,12 @@ import {
   UNATTRIBUTED,
   unusedGrants,
   type AwsCall,
+  type RecordedCall,
 } from '../local/iam';
 import type { LocalStack } from '../local/stack';
 import { TestClient } from './support/client';
 import { testStack } from './support/stack';
+import { twoRegions, type Regions } from './support/regions';
 
 /** The grants as they were before this check existed: connect could not prune a gone recipient. */
 const BEFORE: Record<string, FunctionAccess> = {
@@ -302,11 +304,6 @@ describe('every AWS call the handlers make, on every path', () => {
     stack.iam.assertWithinGrants();
   });
 
-  it('uses every grant on some path, so nothing is granted that no code needs', () => {
-    const unused = unusedGrants(stack.iam.calls());
-    expect(unused, `granted in permissions.ts but never called:\n${describeCalls(unused)}`).toEqual([]);
-  });
-
   it('would have failed on the grants as they were: connect prunes a gone recipient', () => {
     // Connect's grants could write its own rows and read the lobby, not delete a gone recipient's room rows.
     expect(outsideGrants(stack.iam.calls(), BEFORE)).toContainEqual(call('connect', 'dynamodb:BatchWriteItem', 'connections'));
@@ -316,5 +313,95 @@ describe('every AWS call the handlers make, on every path', () => {
     const fns = new Set(stack.iam.calls().map((c) => c.fn));
     expect(fns.has(UNATTRIBUTED)).toBe(false);
     for (const fn of ['connect', 'disconnect', 'chat']) expect(fns, fn).toContain(fn);
+  });
+});
+
+/**
+ * What only several regions do: a room homed in B used from A (every write
+ * forwarded to B's home function), B's home fanning out to its own sockets,
+ * A's stream fan-out delivering what B wrote, each pruning a gone socket.
+ */
+describe('every AWS call across two regions', () => {
+  let regions: Regions;
+  let regionCalls: RecordedCall[] = [];
+  const far: TestClient[] = [];
+
+  beforeAll(async () => {
+    regions = await twoRegions();
+  });
+  afterAll(async () => {
+    await Promise.all(far.map((c) => c.close().catch(() => undefined)));
+    await regions?.close();
+  });
+
+  const [A, B] = [0, 1] as const;
+  const farClient = async (region: 0 | 1, user: string) => {
+    const c = await TestClient.connect(regions.regions[region]!.websocketUrl, await regions.token(user));
+    far.push(c);
+    return c;
+  };
+  const regionDb = (region: 0 | 1) => DynamoDBDocumentClient.from(dynamoClient(regions.regions[region]!.dynamoEndpoint));
+
+  /** A gone copy of a user's room row in one region: a post to it answers 410 there, and whoever fans out prunes it. */
+  async function ghostIn(region: 0 | 1, room: string, userName: string): Promise<string> {
+    const r = regions.regions[region]!;
+    const rdb = regionDb(region);
+    try {
+      const rows = (await rdb.send(new QueryCommand({ TableName: r.tables.connections, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': keys.roomConnection(room, 'x').pk } }))).Items ?? [];
+      const row = rows.find((i) => i.userName === userName);
+      if (!row) throw new Error(`no row of ${userName} in ${room} in region ${region}`);
+      const ghost = `R2hvc3Q${++ghosts}Lz0=`;
+      const conn = await rdb.send(new GetCommand({ TableName: r.tables.connections, Key: keys.connection(String(row.connectionId)) }));
+      await rdb.send(new PutCommand({ TableName: r.tables.connections, Item: { ...conn.Item, ...keys.connection(ghost), connectionId: ghost, connectedAt: 0 } }));
+      await rdb.send(new PutCommand({ TableName: r.tables.connections, Item: { ...row, ...keys.roomConnection(room, ghost), connectionId: ghost, connectedAt: 0 } }));
+      return ghost;
+    } finally {
+      rdb.destroy();
+    }
+  }
+  async function rowIn(region: 0 | 1, key: { pk: string; sk: string }) {
+    const rdb = regionDb(region);
+    try {
+      return (await rdb.send(new GetCommand({ TableName: regions.regions[region]!.tables.connections, Key: key, ConsistentRead: true }))).Item;
+    } finally {
+      rdb.destroy();
+    }
+  }
+
+  it('forwards a room's writes to its home, fans out in both regions and prunes gone sockets there', async () => {
+    const amy = await farClient(A, 'perm-amy');
+    const ben = await farClient(B, 'perm-ben');
+    // Homed in B, claimed in the primary.
+    expect(await outcome(ben, { action: 'createroom', room: 'perm-far', name: 'Far away' })).toBe('joined');
+    await vi.waitFor(async () => expect(await outcome(amy, { action: 'joinroom', room: 'perm-far' })).toBe('joined'), { timeout: 10_000, interval: 100 });
+    const ghostB = await ghostIn(B, 'perm-far', 'perm-ben');
+    const ghostA = await ghostIn(A, 'perm-far', 'perm-amy');
+    expect(await outcome(amy, { action: 'sendmessage', room: 'perm-far', message: 'from afar', clientMsgId: 'far-1' })).toBe('ack');
+    await ben.next('message', (m) => m.text === 'from afar');
+    await vi.waitFor(async () => expect(await rowIn(B, keys.connection(ghostB))).toBeUndefined(), { timeout: 10_000 });
+    // Ben's reply reaches Amy through A's stream fan-out, which prunes A's ghost.
+    expect(await outcome(ben, { action: 'sendmessage', room: 'perm-far', message: 'hello back', clientMsgId: 'far-2' })).toBe('ack');
+    await amy.next('message', (m) => m.text === 'hello back', 10_000);
+    await vi.waitFor(async () => expect(await rowIn(A, keys.connection(ghostA))).toBeUndefined(), { timeout: 10_000 });
+    // Edits, deletes, read positions and leaving are the home's too.
+    const sent = await amy.request('ack', { action: 'sendmessage', room: 'perm-far', message: 'typo', clientMsgId: 'far-3' });
+    if (sent.type !== 'ack') throw new Error(sent.message);
+    expect(await outcome(amy, { action: 'editmessage', room: 'perm-far', seq: sent.seq, message: 'fixed' })).toBe('edited');
+    expect(await outcome(amy, { action: 'deletemessage', room: 'perm-far', seq: sent.seq })).toBe('deleted');
+    expect(await outcome(amy, { action: 'read', room: 'perm-far', seq: sent.seq })).toBe('read');
+    expect(await outcome(amy, { action: 'sync' })).toBe('synced');
+    expect(await outcome(amy, { action: 'leaveroom', room: 'perm-far' })).toBe('left');
+    await regions.replication.settled();
+    regionCalls = await regions.calls();
+    console.info(`AWS calls by function, two regions:\n${describeCalls(regionCalls)}`);
+  }, 60_000);
+
+  it('makes no call outside the grants, in either region', () => {
+    assertWithinGrants(regionCalls);
+  });
+
+  it('uses every grant on some path of one region or two, so nothing is granted that no code needs', () => {
+    const unused = unusedGrants([...stack.iam.calls(), ...regionCalls]);
+    expect(unused, `granted in permissions.ts but never called:\n${describeCalls(unused)}`).toEqual([]);
   });
 });
