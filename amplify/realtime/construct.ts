@@ -322,7 +322,7 @@ export class ParleyRealtime extends Construct {
     const chatArn = props.chatReplica
       ? nagArn(stack, tables.chat.tableArn)
       : `<${stack.getLogicalId(tables.chat.node.defaultChild as CfnElement)}.Arn>`;
-    this.acknowledgeNagFindings(Boolean(accessLogs), chatArn, stack.getLogicalId(this.api.node.defaultChild as CfnElement));
+    this.acknowledgeNagFindings(Boolean(accessLogs), chatArn, (method) => nagArn(stack, connectionsArn(method)));
   }
 
   /**
@@ -330,7 +330,7 @@ export class ParleyRealtime extends Construct {
    * Acknowledgments are plain CDK metadata (Validations), so they cost nothing
    * when cdk-nag is not running.
    */
-  private acknowledgeNagFindings(accessLogs: boolean, chatTableArn: string, apiLogicalId: string): void {
+  private acknowledgeNagFindings(accessLogs: boolean, chatTableArn: string, connectionsArn: (method: ConnectionsMethod) => string): void {
     Validations.of(this.api).acknowledge({
       id: 'AwsSolutions::AwsSolutions-APIG4',
       reason:
@@ -351,7 +351,7 @@ export class ParleyRealtime extends Construct {
       // The findings are on the role's DefaultPolicy, a child of the role.
       Validations.of(lambda.role).acknowledge(
         ...FUNCTION_ACCESS[name].manageConnections.map((method) => ({
-          id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${apiLogicalId}>/${STAGE_NAME}/${method}/@connections/*]`,
+          id: `AwsSolutions::AwsSolutions-IAM5[Resource::${connectionsArn(method)}]`,
           reason:
             `Connection ids are only known at runtime; the wildcard is limited to ${method} on the @connections ` +
             'of this API and stage.',
