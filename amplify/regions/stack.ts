@@ -21,6 +21,7 @@ import { accessLogsOptedIn, ParleyRealtime, type RealtimeFunction } from '../rea
 import { createRealtimeLambda, type RealtimeFunctionProps } from '../realtime/function';
 import type { FunctionName } from '../realtime/permissions';
 import type { PrimaryOutputs } from './outputs';
+import { WEBSOCKET_URL_OUTPUT } from './stack-outputs';
 
 const SPECS: Record<FunctionName, RealtimeFunctionProps> = {
   authorizer: authorizerFunction,
@@ -32,7 +33,7 @@ const SPECS: Record<FunctionName, RealtimeFunctionProps> = {
 };
 
 /** The stack output deploy:regions reads this region's endpoint from. */
-export const WEBSOCKET_URL_OUTPUT = 'WebSocketUrl';
+export { WEBSOCKET_URL_OUTPUT };
 
 export interface SecondaryRegionProps extends StackProps {
   /** A concrete region: the replicas and the stream filter are named by it. */
