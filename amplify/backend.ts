@@ -7,19 +7,32 @@ import { authorizer } from './functions/authorizer/resource';
 import { chat } from './functions/chat/resource';
 import { connect } from './functions/connect/resource';
 import { disconnect } from './functions/disconnect/resource';
+import { fanout } from './functions/fanout/resource';
+import { home } from './functions/home/resource';
 import { acknowledgeAmplifyOwnedFindings } from './realtime/amplify-acks';
 import { accessLogsOptedIn, ParleyRealtime } from './realtime/construct';
+import { deploymentIdOf } from './realtime/deployment';
 import { isSandbox } from './realtime/function';
+import type { RegionEndpoint } from './regions/list';
+import { deployRegions, SINGLE_REGION_CONTEXT, SINGLE_REGION_ENV } from './regions/names';
+import type { PrimaryDeployment } from './regions/outputs';
 
-export const backend = defineBackend({ auth, preSignUp, authorizer, connect, disconnect, chat });
+export const backend = defineBackend({ auth, preSignUp, authorizer, connect, disconnect, chat, home, fanout });
 
 // Amplify Hosting sets AWS_PULL_REQUEST_ID for pull-request previews, which
 // deploy as 'branch' backends but are deleted when the PR closes: keeping
 // their tables would leave one orphan set per PR.
-const ephemeral = isSandbox(backend.stack) || Boolean(process.env.AWS_PULL_REQUEST_ID);
+const pullRequest = Boolean(process.env.AWS_PULL_REQUEST_ID);
+const ephemeral = isSandbox(backend.stack) || pullRequest;
+
+// The regions this backend spans, primary (this stack's region) first; the
+// secondaries are deployed after it (npm run deploy:regions). One region:
+// PARLEY_SINGLE_REGION=1, and the default for pull-request previews.
+const regions = deployRegions({ singleRegion: process.env[SINGLE_REGION_ENV] ?? backend.stack.node.tryGetContext(SINGLE_REGION_CONTEXT), pullRequest });
+const deploymentId = deploymentIdOf(backend.stack);
 
 // The name registry sits with the user pool and its Pre sign-up trigger (resourceGroup 'auth').
-const names = new NameRegistry(Stack.of(backend.auth.resources.userPool), 'NameRegistry', { preSignUp: backend.preSignUp, ephemeral });
+const names = new NameRegistry(Stack.of(backend.auth.resources.userPool), 'NameRegistry', { preSignUp: backend.preSignUp, ephemeral, regions });
 
 // App client flows: SRP for the browser and refresh tokens for long sessions,
 // nothing else. The password never leaves the browser (SRP proves it), so
@@ -42,19 +55,41 @@ const realtime = new ParleyRealtime(realtimeStack, 'ParleyRealtime', {
     connect: backend.connect,
     disconnect: backend.disconnect,
     chat: backend.chat,
+    home: backend.home,
+    fanout: backend.fanout,
   },
   userPoolId: backend.auth.resources.userPool.userPoolId,
   userPoolClientId: backend.auth.resources.userPoolClient.userPoolClientId,
   usersTable: names.table,
+  placement: {
+    // The stack's own region (a token): a single-region backend may deploy anywhere.
+    region: realtimeStack.region,
+    primaryRegion: realtimeStack.region,
+    otherRegions: regions.slice(1),
+    deploymentId,
+  },
+  replicaRegions: regions,
   ephemeral,
   // Opt-in: needs the account's API Gateway CloudWatch role, set once per account and region (README, Deploy).
   accessLogs: accessLogsOptedIn(backend.stack),
 });
 
+// custom.regions starts as this region alone; deploy:regions appends the
+// secondaries. `deployment` is what that script and the secondary stacks
+// read: the id their names derive from, the regions, the replicated tables.
+const primaryEndpoint: RegionEndpoint = { region: backend.stack.region, websocketUrl: realtime.websocketUrl };
+const deployment: PrimaryDeployment = {
+  id: deploymentId,
+  regions: [...regions],
+  ephemeral,
+  tables: { chat: realtime.tables.chat.tableName, users: names.table.tableName },
+};
 backend.addOutput({
   custom: {
     websocketUrl: realtime.websocketUrl,
     region: backend.stack.region,
+    regions: [primaryEndpoint],
+    deployment,
   },
 });
 

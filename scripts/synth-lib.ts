@@ -17,6 +17,9 @@ export type BackendType = 'sandbox' | 'branch';
 export const ACCESS_LOGS_ENV = 'PARLEY_WEBSOCKET_ACCESS_LOGS';
 export const ACCESS_LOGS_CONTEXT = 'parley:websocketAccessLogs';
 
+/** Mirrors FUNCTION_TAG of amplify/realtime/function.ts: every Parley function's name, in every region. */
+export const FUNCTION_TAG = 'parley:function';
+
 /** Per-function budget for the minified handler; the SDK comes from the Lambda runtime. */
 export const BUNDLE_BUDGET_BYTES = 150 * 1024;
 
@@ -91,7 +94,41 @@ export function synthesize(opts: SynthOptions): Promise<SynthRun> {
   });
 }
 
+/**
+ * The secondary regions' CDK app (amplify/regions/app.ts), built from a
+ * primary's outputs file (in tests, a fixture), with cdk-nag on.
+ */
+export function synthesizeRegions(opts: { outdir: string; outputsFile: string; bundle?: boolean }): Promise<SynthRun> {
+  return runChild('amplify/regions/app.ts', opts.outdir, {
+    'parley:outputs': opts.outputsFile,
+    '@aws-cdk/core:validateAgainstDefaultRules': true,
+    ...(opts.bundle === false ? { 'aws:cdk:bundling-stacks': [] } : {}),
+  });
+}
+
+function runChild(entry: string, outdir: string, context: Record<string, unknown>): Promise<SynthRun> {
+  const started = Date.now();
+  const env: NodeJS.ProcessEnv = { ...process.env, CDK_OUTDIR: outdir, CDK_CONTEXT_JSON: JSON.stringify(context), PARLEY_NAG: '1' };
+  delete env[ACCESS_LOGS_ENV];
+  delete env.CDK_DEFAULT_ACCOUNT;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, ms: Date.now() - started, stdout, stderr }));
+  });
+}
+
 const readJson = <T>(file: string): T => JSON.parse(readFileSync(file, 'utf8')) as T;
+
+/** Every top-level stack of a plain CDK assembly (the secondary regions), by stack name. */
+export function loadStacks(outdir: string): Record<string, CfnTemplate> {
+  const files = readdirSync(outdir).filter((f) => f.endsWith('.template.json') && !f.endsWith('.nested.template.json'));
+  return Object.fromEntries(files.map((f) => [f.replace(/\.template\.json$/, ''), readJson<CfnTemplate>(join(outdir, f))]));
+}
 
 export interface Assembly {
   root: CfnTemplate;
@@ -133,11 +170,11 @@ export interface BundleSize {
 type Tag = { Key: string; Value: string };
 
 /**
- * One entry per function defined with defineFunction (tagged with an Amplify
+ * One entry per Parley function (tagged with FUNCTION_TAG, or with an Amplify
  * friendly name) whose code is a bundled asset in outdir. Amplify's own
  * helper functions (branch linker) are not ours to size.
  */
-export function bundleSizes(outdir: string, assembly = loadAssembly(outdir)): BundleSize[] {
+export function bundleSizes(outdir: string, assembly: Pick<Assembly, 'all'> = loadAssembly(outdir)): BundleSize[] {
   const out: BundleSize[] = [];
   for (const template of assembly.all) {
     for (const res of Object.values(template.Resources ?? {})) {
@@ -148,7 +185,7 @@ export function bundleSizes(outdir: string, assembly = loadAssembly(outdir)): Bu
       const dir = join(outdir, asset);
       if (!existsSync(dir)) continue;
       const tags = (res.Properties?.Tags as Tag[] | undefined) ?? [];
-      const name = tags.find((t) => t.Key === 'amplify:friendly-name')?.Value;
+      const name = tags.find((t) => t.Key === FUNCTION_TAG || t.Key === 'amplify:friendly-name')?.Value;
       if (!name) continue;
       const entries = readdirSync(dir);
       const totalBytes = entries.reduce((n, f) => n + statSync(join(dir, f)).size, 0);

@@ -5,6 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { REGIONS } from '../amplify/regions/list';
+import { connectSources, contentSecurityPolicy, CUSTOM_HTTP_FILE, customHttpYml } from '../scripts/csp-lib';
 import { REPO_ROOT } from '../scripts/synth-lib';
 
 type Yaml = string | Yaml[] | { [key: string]: Yaml };
@@ -157,6 +159,23 @@ describe('customHttp.yml', () => {
     }
   });
 
+  it('is exactly what npm run csp generates from the region list (no hand edits)', () => {
+    expect(readFileSync(`${REPO_ROOT}/${CUSTOM_HTTP_FILE}`, 'utf8')).toBe(customHttpYml());
+  });
+
+  it("allows every region's execute-api (wss and https) and Cognito in the primary only", () => {
+    const connect = csp().get('connect-src') ?? [];
+    for (const region of REGIONS) {
+      expect(connect, region).toContain(`wss://*.execute-api.${region}.amazonaws.com`);
+      expect(connect, region).toContain(`https://*.execute-api.${region}.amazonaws.com`);
+    }
+    const cognito = connect.filter((s) => s.includes('cognito'));
+    expect(cognito.sort()).toEqual([`https://cognito-identity.${REGIONS[0]}.amazonaws.com`, `https://cognito-idp.${REGIONS[0]}.amazonaws.com`]);
+    expect(connect).toEqual(connectSources(REGIONS));
+    // Generated for another list, the policy follows it.
+    expect(contentSecurityPolicy(['eu-central-1'])).toContain('wss://*.execute-api.eu-central-1.amazonaws.com https://*.execute-api.eu-central-1.amazonaws.com https://cognito-idp.eu-central-1');
+  });
+
   it('lets the page reach the WebSocket API and Cognito, and nothing else', () => {
     const connect = csp().get('connect-src') ?? [];
     expect(connect[0]).toBe("'self'");
@@ -187,6 +206,15 @@ describe('amplify.yml', () => {
     const deploy = backend.findIndex((c) => /(^|\s)npx ampx pipeline-deploy --branch \$AWS_BRANCH --app-id \$AWS_APP_ID$/.test(c));
     expect(ci).toBeGreaterThanOrEqual(0);
     expect(deploy).toBeGreaterThan(ci);
+  });
+
+  it('deploys the secondary regions after the primary and before the frontend build reads amplify_outputs.json', () => {
+    const backend = commands('backend');
+    const deploy = backend.findIndex((c) => c.includes('ampx pipeline-deploy'));
+    const regions = backend.indexOf('npm run deploy:regions');
+    expect(regions).toBeGreaterThan(deploy);
+    expect(regions).toBe(backend.length - 1);
+    expect(commands('frontend')).not.toContain('npm run deploy:regions');
   });
 
   it('builds the frontend and publishes dist/', () => {

@@ -2,8 +2,10 @@
  * Offline synthesis of the real backend (amplify/backend.ts), asserted on the
  * generated CloudFormation. Synthesized once each: sandbox (with Lambda
  * bundling, for bundle sizes), branch with WebSocket access logs opted in (as
- * once its account has the API Gateway CloudWatch role) and a branch
- * pull-request preview (bundling skipped; for retention and deletion protection).
+ * once its account has the API Gateway CloudWatch role), a branch
+ * pull-request preview (bundling skipped; for retention, deletion protection
+ * and its single region), and the secondary regions' CDK app from a fixture
+ * of the primary's outputs (bundled).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,9 +15,14 @@ import * as cxapi from 'aws-cdk-lib/cx-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTIONS } from '../amplify/core/protocol';
 import { ACCESS_LOG_FIELDS, ACCESS_LOGS_CONTEXT, ACCESS_LOGS_ENV, STAGE_NAME, STAGE_THROTTLE, TOKEN_IDENTITY_SOURCE } from '../amplify/realtime/construct';
-import { FUNCTION_ACCESS, type FunctionName } from '../amplify/realtime/permissions';
+import { FUNCTION_ACCESS, type FunctionName, INVOKES_OTHER_HOMES, REGION_AWARE, STREAM_READ_ACTIONS, USES_CALLBACK_URL } from '../amplify/realtime/permissions';
 import { ENV } from '../amplify/core/config';
+import { FANOUT_STREAM } from '../amplify/realtime/construct';
+import { fanoutStreamFilter } from '../amplify/realtime/defaults';
 import { TABLES, type TableShape } from '../amplify/realtime/tables';
+import { REGIONS } from '../amplify/regions/list';
+import { deploymentId, FUNCTION_NAME_MAX, homeFunctionName, secondaryStackName } from '../amplify/regions/names';
+import { primaryOutputs } from '../amplify/regions/outputs';
 import {
   ACCESS_LOGS_CONTEXT as SYNTH_ACCESS_LOGS_CONTEXT,
   ACCESS_LOGS_ENV as SYNTH_ACCESS_LOGS_ENV,
@@ -25,18 +32,26 @@ import {
   type BundleSize,
   type CfnTemplate,
   bundleSizes,
+  FUNCTION_TAG,
   kb,
   loadAssembly,
+  loadStacks,
   nestedStackCycles,
   referencedIds,
+  REPO_ROOT,
   synthesize,
+  synthesizeRegions,
   templateWith,
   validationFindings,
 } from '../scripts/synth-lib';
 
-/** Three synths of ~7 s warm each; a cold machine (first esbuild/tsx run) takes far longer. */
-const SYNTH_TIMEOUT_MS = 240_000;
-const FUNCTIONS: FunctionName[] = ['authorizer', 'connect', 'disconnect', 'chat'];
+/** Four synths of ~7 s warm each; a cold machine (first esbuild/tsx run) takes far longer. */
+const SYNTH_TIMEOUT_MS = 300_000;
+const FUNCTIONS: FunctionName[] = ['authorizer', 'connect', 'disconnect', 'chat', 'home', 'fanout'];
+/** The sandbox synth's Amplify identity (synth-lib contextFor). */
+const SANDBOX_DEPLOYMENT = deploymentId('parley', 'test');
+const FIXTURE = 'test/fixtures/primary-outputs.json';
+const fixture = primaryOutputs(JSON.parse(readFileSync(join(REPO_ROOT, FIXTURE), 'utf8')));
 
 type Resource = NonNullable<CfnTemplate['Resources']>[string];
 type Statement = { Action: string | string[]; Effect: string; Resource: unknown };
@@ -49,6 +64,8 @@ interface Synth {
 }
 const synths = {} as Record<BackendType | 'preview', Synth>;
 let bundles: BundleSize[] = [];
+/** The secondary regions' assembly: one stack per region after the primary. */
+let secondary: { outdir: string; stacks: Record<string, CfnTemplate>; bundles: BundleSize[] };
 
 async function run(type: BackendType, bundle: boolean, opts: { pullRequestId?: string; accessLogs?: boolean } = {}): Promise<Synth> {
   const outdir = mkdtempSync(join(tmpdir(), `parley-synth-test-${type}-`));
@@ -72,10 +89,16 @@ beforeAll(async () => {
   synths.branch = await run('branch', false, { accessLogs: true });
   synths.preview = await run('branch', false, { pullRequestId: '42' });
   bundles = bundleSizes(synths.sandbox.outdir, synths.sandbox.assembly);
+  const outdir = mkdtempSync(join(tmpdir(), 'parley-synth-test-regions-'));
+  const result = await synthesizeRegions({ outdir, outputsFile: FIXTURE });
+  if (result.code !== 0) throw new Error(`regions synth failed (exit ${result.code}):\n${validationFindings(outdir).join('\n') || result.stderr.slice(-4000)}`);
+  const stacks = loadStacks(outdir);
+  secondary = { outdir, stacks, bundles: bundleSizes(outdir, { all: Object.values(stacks) }) };
 }, SYNTH_TIMEOUT_MS);
 
 afterAll(() => {
   for (const s of Object.values(synths)) rmSync(s.outdir, { recursive: true, force: true });
+  if (secondary) rmSync(secondary.outdir, { recursive: true, force: true });
 });
 
 // ------------------------------------------------------------------ helpers
@@ -85,12 +108,12 @@ const resources = (t: CfnTemplate, type: string): [string, Resource][] =>
 
 const props = (r: Resource): Record<string, unknown> => r.Properties ?? {};
 
-/** Logical id of each Parley function in a template, by its Amplify friendly name. */
+/** Logical id of each Parley function in a template, by its tag (every region) or Amplify friendly name. */
 function functionIds(t: CfnTemplate): Record<FunctionName, string> {
   const out = {} as Record<FunctionName, string>;
   for (const [id, r] of resources(t, 'AWS::Lambda::Function')) {
     const tags = (props(r).Tags as { Key: string; Value: string }[] | undefined) ?? [];
-    const name = tags.find((x) => x.Key === 'amplify:friendly-name')?.Value;
+    const name = tags.find((x) => x.Key === FUNCTION_TAG || x.Key === 'amplify:friendly-name')?.Value;
     if (name && (FUNCTIONS as string[]).includes(name)) out[name as FunctionName] = id;
   }
   return out;
@@ -123,6 +146,12 @@ function statementsOf(t: CfnTemplate, fn: FunctionName): Statement[] {
 }
 
 const actionsOf = (s: Statement): string[] => [s.Action].flat();
+
+const replicasOf = (t: CfnTemplate, id: string): Record<string, unknown>[] => props(t.Resources![id]!).Replicas as Record<string, unknown>[];
+
+/** A function's environment variables. */
+const envOf = (t: CfnTemplate, fn: FunctionName): Record<string, unknown> =>
+  (props(t.Resources![functionIds(t)[fn]]!).Environment as { Variables: Record<string, unknown> }).Variables;
 
 /** Renders Fn::Join / Ref / GetAtt into a readable string: {Ref: X} -> <X>, GetAtt -> <X.Attr>. */
 function render(value: unknown): string {
@@ -279,8 +308,10 @@ describe('DynamoDB tables', () => {
         { AttributeName: shape.sortKey, KeyType: 'RANGE' },
       ],
       TimeToLiveSpecification: { AttributeName: shape.ttlAttribute, Enabled: true },
-      Replicas: [{ PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } }],
     });
+    const replicas = table.Replicas as Record<string, unknown>[];
+    expect(replicas).toHaveLength(shape.global ? REGIONS.length : 1);
+    for (const r of replicas) expect(r).toMatchObject({ PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } });
     expect(table.AttributeDefinitions).toEqual([...attrs].map((a) => ({ AttributeName: a, AttributeType: 'S' })));
     const gsis = (table.GlobalSecondaryIndexes as unknown[] | undefined) ?? [];
     expect(gsis).toEqual(
@@ -298,25 +329,24 @@ describe('DynamoDB tables', () => {
   it('destroys sandbox tables without deletion protection', () => {
     const t = synths.sandbox.realtime;
     for (const id of TABLES.map((shape) => tableIds(t)[shape.id])) {
-      expect(t.Resources![id]).toMatchObject({ DeletionPolicy: 'Delete', Properties: { Replicas: [{ DeletionProtectionEnabled: false }] } });
+      expect(t.Resources![id]).toMatchObject({ DeletionPolicy: 'Delete' });
+      for (const r of replicasOf(t, id)) expect(r).toMatchObject({ DeletionProtectionEnabled: false });
     }
   });
 
   it('treats pull-request previews as throw-away, like sandboxes', () => {
     const t = synths.preview.realtime;
     for (const id of TABLES.map((shape) => tableIds(t)[shape.id])) {
-      expect(t.Resources![id]).toMatchObject({ DeletionPolicy: 'Delete', Properties: { Replicas: [{ DeletionProtectionEnabled: false }] } });
+      expect(t.Resources![id]).toMatchObject({ DeletionPolicy: 'Delete' });
+      for (const r of replicasOf(t, id)) expect(r).toMatchObject({ DeletionProtectionEnabled: false });
     }
   });
 
   it('retains branch tables with deletion protection', () => {
     const t = synths.branch.realtime;
     for (const id of TABLES.map((shape) => tableIds(t)[shape.id])) {
-      expect(t.Resources![id]).toMatchObject({
-        DeletionPolicy: 'Retain',
-        UpdateReplacePolicy: 'Retain',
-        Properties: { Replicas: [{ DeletionProtectionEnabled: true }] },
-      });
+      expect(t.Resources![id]).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+      for (const r of replicasOf(t, id)) expect(r).toMatchObject({ DeletionProtectionEnabled: true });
     }
   });
 });
@@ -339,7 +369,10 @@ describe('least privilege', () => {
   it.each(FUNCTIONS)('%s gets exactly the table actions of permissions.ts', (fn) => {
     const t = synths.sandbox.realtime;
     const tables = tableIds(t);
-    const dynamo = statementsOf(t, fn).filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
+    // The stream reads are the event source mapping's (checked with it below), not the handler's.
+    const dynamo = statementsOf(t, fn).filter((s) =>
+      actionsOf(s).some((a) => a.startsWith('dynamodb:') && !(STREAM_READ_ACTIONS as readonly string[]).includes(a)),
+    );
     const access = FUNCTION_ACCESS[fn].tables;
     expect(dynamo).toHaveLength(Object.keys(access).length);
     for (const shape of TABLES) {
@@ -483,7 +516,8 @@ describe('Lambda bundles', () => {
     // A new import outside this list (e.g. @aws-sdk/util-retry) may not exist in
     // the runtime: check the Lambda docs, then extend the list or bundle it.
     for (const b of bundles) {
-      for (const m of b.runtimeImports) expect(m, b.name).toMatch(/^@aws-sdk\/(client-[a-z0-9-]+|lib-dynamodb)$/);
+      // util-dynamodb (fanout's unmarshall) ships with lib-dynamodb, which depends on it.
+      for (const m of b.runtimeImports) expect(m, b.name).toMatch(/^@aws-sdk\/(client-[a-z0-9-]+|lib-dynamodb|util-dynamodb)$/);
     }
   });
 });
@@ -505,5 +539,254 @@ describe('CDK validation', () => {
     expect(nag?.conclusion).toBe('success');
     // Every acknowledgment carries a written reason.
     for (const v of nag?.suppressedViolations ?? []) expect(v.reason?.length ?? 0, v.ruleName).toBeGreaterThan(40);
+  });
+});
+
+// ------------------------------------------------------------------ global tables (primary)
+
+describe('global tables', () => {
+  const globalTables = (s: Synth): [string, CfnTemplate][] => [
+    [tableIds(s.realtime).chat, s.realtime],
+    [Object.entries(s.auth.Resources ?? {}).find(([, r]) => r.Type === 'AWS::DynamoDB::GlobalTable')![0], s.auth],
+  ];
+
+  it.each(['sandbox', 'branch'] as const)('%s: chat and users replicate to exactly REGIONS, primary first, with NEW_AND_OLD_IMAGES streams', (variant) => {
+    for (const [id, t] of globalTables(synths[variant])) {
+      expect(replicasOf(t, id).map((r) => r.Region), id).toEqual([...REGIONS]);
+      expect(props(t.Resources![id]!).StreamSpecification, id).toEqual({ StreamViewType: 'NEW_AND_OLD_IMAGES' });
+    }
+    // connections stays regional: a connection id means nothing at another region's API.
+    const t = synths[variant].realtime;
+    expect(replicasOf(t, tableIds(t).connections).map((r) => render(r.Region))).toEqual(['<AWS::Region>']);
+  });
+
+  it('gives every replica the settings of the first (PITR, GSIs, deletion protection, tags)', () => {
+    for (const [id, t] of globalTables(synths.branch)) {
+      const [first, ...rest] = replicasOf(t, id);
+      for (const r of rest) expect({ ...r, Region: first!.Region }).toEqual(first);
+    }
+  });
+
+  it('keeps a pull-request preview in one region (nothing would delete its secondary stacks), streams still on', () => {
+    const s = synths.preview;
+    for (const [id, t] of globalTables(s)) {
+      expect(replicasOf(t, id).map((r) => render(r.Region)), id).toEqual(['<AWS::Region>']);
+      expect(props(t.Resources![id]!).StreamSpecification, id).toEqual({ StreamViewType: 'NEW_AND_OLD_IMAGES' });
+    }
+    expect(JSON.parse(envOf(s.realtime, 'chat')[ENV.regions] as string)).toEqual({});
+    const invokes = statementsOf(s.realtime, 'chat').filter((st) => actionsOf(st).some((a) => a.startsWith('lambda:')));
+    expect(invokes).toEqual([]);
+  });
+});
+
+// ------------------------------------------------------------------ multi-region wiring (primary)
+
+const homeArn = (region: string, name: string) => `arn:<AWS::Partition>:lambda:${region}:<AWS::AccountId>:function:${name}`;
+
+describe('multi-region wiring in the primary', () => {
+  it('names the home function deterministically, within Lambda limits', () => {
+    const t = synths.sandbox.realtime;
+    const name = props(t.Resources![functionIds(t).home]!).FunctionName as string;
+    expect(name).toBe(homeFunctionName(SANDBOX_DEPLOYMENT));
+    expect(name.length).toBeLessThanOrEqual(FUNCTION_NAME_MAX);
+    // Only home has a fixed name: the rest keep CloudFormation's (no replacement of deployed functions).
+    for (const fn of FUNCTIONS.filter((f) => f !== 'home')) expect(props(t.Resources![functionIds(t)[fn]]!).FunctionName, fn).toBeUndefined();
+  });
+
+  it("lets chat invoke exactly the other regions' home functions, and no function anything else in Lambda", () => {
+    const t = synths.sandbox.realtime;
+    for (const fn of FUNCTIONS) {
+      const invokes = statementsOf(t, fn).filter((st) => actionsOf(st).some((a) => a.startsWith('lambda:')));
+      if (!(INVOKES_OTHER_HOMES as readonly string[]).includes(fn)) {
+        expect(invokes, fn).toEqual([]);
+        continue;
+      }
+      expect(invokes).toHaveLength(1);
+      expect(actionsOf(invokes[0]!)).toEqual(['lambda:InvokeFunction']);
+      expect([invokes[0]!.Resource].flat().map(render).sort()).toEqual(
+        REGIONS.slice(1).map((r) => homeArn(r, homeFunctionName(SANDBOX_DEPLOYMENT))).sort(),
+      );
+    }
+  });
+
+  it('tells the region-aware functions the primary and the other regions, and home and fanout the callback URL', () => {
+    const t = synths.sandbox.realtime;
+    const [[apiId]] = resources(t, 'AWS::ApiGatewayV2::Api') as [[string, Resource]];
+    for (const fn of FUNCTIONS) {
+      const vars = envOf(t, fn);
+      const aware = (REGION_AWARE as readonly string[]).includes(fn);
+      expect(vars[ENV.primaryRegion] && render(vars[ENV.primaryRegion]), fn).toBe(aware ? '<AWS::Region>' : undefined);
+      expect(vars[ENV.regions] && JSON.parse(vars[ENV.regions] as string), fn).toEqual(
+        aware ? Object.fromEntries(REGIONS.slice(1).map((r) => [r, { homeFunction: homeFunctionName(SANDBOX_DEPLOYMENT) }])) : undefined,
+      );
+      const callback = (USES_CALLBACK_URL as readonly string[]).includes(fn);
+      expect(vars[ENV.callbackUrl] && render(vars[ENV.callbackUrl]), fn).toBe(
+        callback ? `https://<${apiId}>.execute-api.<AWS::Region>.<AWS::URLSuffix>/production` : undefined,
+      );
+    }
+  });
+
+  it("triggers fanout from the chat table's stream, filtered by fanoutStreamFilter, with bounded retries", () => {
+    const t = synths.sandbox.realtime;
+    const [[, esm], ...others] = resources(t, 'AWS::Lambda::EventSourceMapping') as [[string, Resource]];
+    expect(others).toEqual([]);
+    const p = props(esm);
+    expect(render(p.FunctionName)).toBe(`<${functionIds(t).fanout}>`);
+    expect(render(p.EventSourceArn)).toBe(`<${tableIds(t).chat}.StreamArn>`);
+    expect(p).toMatchObject({
+      StartingPosition: 'LATEST',
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BisectBatchOnFunctionError: true,
+      MaximumRetryAttempts: FANOUT_STREAM.retryAttempts,
+      MaximumRecordAgeInSeconds: FANOUT_STREAM.maxRecordAgeSeconds,
+    });
+    const [filter] = (p.FilterCriteria as { Filters: { Pattern: unknown }[] }).Filters;
+    // The region is the stack's own (a token in the region-agnostic primary).
+    expect(JSON.parse(render(filter!.Pattern))).toEqual(fanoutStreamFilter('<AWS::Region>'));
+    const reads = statementsOf(t, 'fanout').filter((st) => actionsOf(st).some((a) => (STREAM_READ_ACTIONS as readonly string[]).includes(a)));
+    expect(reads).toHaveLength(1);
+    expect(actionsOf(reads[0]!).sort()).toEqual([...STREAM_READ_ACTIONS].sort());
+    expect(render(reads[0]!.Resource)).toBe(`<${tableIds(t).chat}.StreamArn>`);
+  });
+
+  it('publishes custom.regions (the primary first) and custom.deployment for the secondary stacks', () => {
+    const parsed = JSON.parse(render(synths.sandbox.assembly.root.Outputs?.customOutputs?.Value)) as {
+      custom: { websocketUrl: string; regions: { region: string; websocketUrl: string }[]; deployment: { id: string; regions: string[]; tables: Record<string, string> } };
+    };
+    expect(parsed.custom.regions).toEqual([{ region: '<AWS::Region>', websocketUrl: parsed.custom.websocketUrl }]);
+    expect(parsed.custom.deployment).toMatchObject({ id: SANDBOX_DEPLOYMENT, regions: [...REGIONS], ephemeral: true });
+    expect(Object.keys(parsed.custom.deployment.tables).sort()).toEqual(['chat', 'users']);
+  });
+});
+
+// ------------------------------------------------------------------ secondary regions
+
+describe('secondary regions (amplify/regions/app.ts)', () => {
+  const secondaries = fixture.deployment.regions.slice(1);
+  const stackOf = (region: string): CfnTemplate => secondary.stacks[secondaryStackName(fixture.deployment.id, region)]!;
+
+  it('synthesizes one stack per region after the primary', () => {
+    expect(Object.keys(secondary.stacks).sort()).toEqual(secondaries.map((r) => secondaryStackName(fixture.deployment.id, r)).sort());
+  });
+
+  it.each(secondaries)('%s: validation-report.json has no findings and cdk-nag ran', () => {
+    expect(validationFindings(secondary.outdir)).toEqual([]);
+    const report = JSON.parse(readFileSync(join(secondary.outdir, 'validation-report.json'), 'utf8')) as {
+      pluginReports: { pluginName: string; conclusion: string; suppressedViolations?: { ruleName: string; reason?: string }[] }[];
+    };
+    const nag = report.pluginReports.find((p) => p.pluginName === 'AwsSolutions');
+    expect(nag?.conclusion).toBe('success');
+    for (const v of nag?.suppressedViolations ?? []) expect(v.reason?.length ?? 0, v.ruleName).toBeGreaterThan(40);
+  });
+
+  it.each(secondaries)('%s: the same API: $request.body.action, stage production, a REQUEST authorizer on the token', (region) => {
+    const t = stackOf(region);
+    const api = Template.fromJSON(t);
+    api.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'WEBSOCKET', RouteSelectionExpression: '$request.body.action' });
+    api.hasResourceProperties('AWS::ApiGatewayV2::Stage', { StageName: STAGE_NAME, AutoDeploy: true });
+    api.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', { AuthorizerType: 'REQUEST', IdentitySource: [TOKEN_IDENTITY_SOURCE] });
+    const keys = resources(t, 'AWS::ApiGatewayV2::Route').map(([, r]) => props(r).RouteKey as string).sort();
+    expect(keys).toEqual(['$connect', '$default', '$disconnect', ...ACTIONS].sort());
+    expect(render(t.Outputs?.WebSocketUrl?.Value)).toMatch(new RegExp(`^wss://<[A-Za-z0-9]+>\\.execute-api\\.${region}\\.<AWS::URLSuffix>/production$`));
+  });
+
+  it.each(secondaries)("%s: verifies the primary's tokens and uses the primary's tables by name, with its own connections table", (region) => {
+    const t = stackOf(region);
+    expect(Object.keys(functionIds(t)).sort()).toEqual([...FUNCTIONS].sort());
+    expect(envOf(t, 'authorizer')).toMatchObject({ [ENV.userPoolId]: fixture.userPoolId, [ENV.userPoolClientId]: fixture.userPoolClientId });
+    for (const fn of FUNCTIONS.filter((f) => Object.keys(FUNCTION_ACCESS[f].tables).length > 0)) {
+      expect(envOf(t, fn), fn).toMatchObject({ [ENV.chatTable]: fixture.deployment.tables.chat, [ENV.usersTable]: fixture.deployment.tables.users });
+    }
+    // Only connections is created here; the chat and users replicas are the primary's.
+    const tables = resources(t, 'AWS::DynamoDB::GlobalTable');
+    expect(tables).toHaveLength(1);
+    expect(render(envOf(t, 'chat')[ENV.connectionsTable])).toBe(`<${tables[0]![0]}>`);
+    expect(replicasOf(t, tables[0]![0]).map((r) => r.Region)).toEqual([region]);
+  });
+
+  it.each(secondaries)("%s: fanout reads this region's replica stream, filtered for this region", (region) => {
+    const t = stackOf(region);
+    const [[, esm], ...others] = resources(t, 'AWS::Lambda::EventSourceMapping') as [[string, Resource]];
+    expect(others).toEqual([]);
+    const p = props(esm);
+    expect(render(p.FunctionName)).toBe(`<${functionIds(t).fanout}>`);
+    expect(p).toMatchObject({ StartingPosition: 'LATEST', FunctionResponseTypes: ['ReportBatchItemFailures'], BisectBatchOnFunctionError: true });
+    const [filter] = (p.FilterCriteria as { Filters: { Pattern: string }[] }).Filters;
+    expect(JSON.parse(filter!.Pattern)).toEqual(fanoutStreamFilter(region));
+    // The stream ARN is the replica's own, read by DescribeTable of the chat table in this region.
+    const lookupId = [...referencedIds(p.EventSourceArn)][0]!;
+    const lookup = t.Resources![lookupId]!;
+    expect(lookup.Type).toBe('Custom::AWS');
+    for (const phase of ['Create', 'Update']) {
+      expect(JSON.parse(props(lookup)[phase] as string)).toMatchObject({
+        service: 'DynamoDB',
+        action: 'describeTable',
+        parameters: { TableName: fixture.deployment.tables.chat },
+      });
+    }
+    const lookupStatements = resources(t, 'AWS::IAM::Policy')
+      .filter(([id]) => [lookup.DependsOn ?? []].flat().includes(id))
+      .flatMap(([, pol]) => (props(pol).PolicyDocument as { Statement: Statement[] }).Statement);
+    expect(lookupStatements.map((st) => [actionsOf(st), render(st.Resource)])).toEqual([
+      [['dynamodb:DescribeTable'], `arn:<AWS::Partition>:dynamodb:${region}:<AWS::AccountId>:table/${fixture.deployment.tables.chat}`],
+    ]);
+  });
+
+  it.each(secondaries)("%s: home under the shared name; chat may invoke exactly the other regions' homes", (region) => {
+    const t = stackOf(region);
+    const name = homeFunctionName(fixture.deployment.id);
+    expect(props(t.Resources![functionIds(t).home]!).FunctionName).toBe(name);
+    const others = fixture.deployment.regions.filter((r) => r !== region);
+    const invokes = statementsOf(t, 'chat').filter((st) => actionsOf(st).includes('lambda:InvokeFunction'));
+    expect(invokes.flatMap((st) => [st.Resource].flat().map(render)).sort()).toEqual(others.map((r) => homeArn(r, name)).sort());
+    expect(JSON.parse(envOf(t, 'chat')[ENV.regions] as string)).toEqual(Object.fromEntries(others.map((r) => [r, { homeFunction: name }])));
+    expect(envOf(t, 'chat')[ENV.primaryRegion]).toBe(fixture.primaryRegion);
+  });
+
+  it.each(secondaries)('%s: each function gets exactly the table and @connections grants of permissions.ts', (region) => {
+    const t = stackOf(region);
+    const tableArn = (id: TableShape['id']) =>
+      id === 'connections'
+        ? `<${resources(t, 'AWS::DynamoDB::GlobalTable')[0]![0]}.Arn>`
+        : `arn:<AWS::Partition>:dynamodb:${region}:<AWS::AccountId>:table/${fixture.deployment.tables[id]}`;
+    const [[apiId]] = resources(t, 'AWS::ApiGatewayV2::Api') as [[string, Resource]];
+    for (const fn of FUNCTIONS) {
+      const statements = statementsOf(t, fn);
+      const dynamo = statements.filter((st) => actionsOf(st).some((a) => a.startsWith('dynamodb:') && !(STREAM_READ_ACTIONS as readonly string[]).includes(a)));
+      const access = FUNCTION_ACCESS[fn];
+      expect(dynamo.map((st) => [render([st.Resource].flat()[0]), actionsOf(st).sort()]).sort(), fn).toEqual(
+        Object.entries(access.tables).map(([id, actions]) => [tableArn(id as TableShape['id']), [...actions!].sort()]).sort(),
+      );
+      const manage = statements.filter((st) => actionsOf(st).includes('execute-api:ManageConnections'));
+      expect(manage.flatMap((st) => [st.Resource].flat().map(render)).sort(), fn).toEqual(
+        access.manageConnections.map((m) => `arn:<AWS::Partition>:execute-api:${region}:<AWS::AccountId>:<${apiId}>/production/${m}/@connections/*`).sort(),
+      );
+    }
+  });
+
+  it(`keeps every secondary handler under ${kb(BUNDLE_BUDGET_BYTES)} minified, with only runtime SDK imports`, () => {
+    expect(secondary.bundles.map((b) => b.name).sort()).toEqual(secondaries.flatMap(() => FUNCTIONS).sort());
+    for (const b of secondary.bundles) {
+      expect(b.codeBytes, b.name).toBeLessThanOrEqual(BUNDLE_BUDGET_BYTES);
+      for (const m of b.runtimeImports) expect(m, b.name).toMatch(/^@aws-sdk\/(client-[a-z0-9-]+|lib-dynamodb|util-dynamodb)$/);
+    }
+  });
+});
+
+// ------------------------------------------------------------------ wildcards, every template
+
+describe('no wildcard beyond today', () => {
+  it('grants no wildcard action, and wildcard resources only on @connections and the chat GSIs, in every region', () => {
+    const templates = [...Object.values(synths).map((s) => s.realtime), ...Object.values(secondary.stacks)];
+    for (const t of templates) {
+      for (const fn of FUNCTIONS) {
+        for (const st of statementsOf(t, fn)) {
+          for (const a of actionsOf(st)) expect(a, fn).not.toMatch(/\*/);
+          for (const r of [st.Resource].flat().map(render)) {
+            if (r.includes('*')) expect(r, fn).toMatch(/(\/@connections\/\*|\/index\/\*)$/);
+          }
+        }
+      }
+    }
   });
 });

@@ -5,6 +5,7 @@
  */
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { AttributeType, Billing, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { GLOBAL_STREAM, makeGlobal } from '../realtime/global';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
@@ -15,6 +16,8 @@ export interface NameRegistryProps {
   /** The Pre sign-up trigger: it alone writes claims. */
   preSignUp: { resources: { lambda: IFunction }; addEnvironment(key: string, value: string): void };
   ephemeral: boolean;
+  /** Every region of the deployment, this one first: one replica each (claims are read everywhere). */
+  regions: readonly string[];
 }
 
 export class NameRegistry extends Construct {
@@ -31,7 +34,9 @@ export class NameRegistry extends Construct {
       // Losing claims would let anyone take anyone's name: kept, except in throw-away backends.
       deletionProtection: !props.ephemeral,
       removalPolicy: props.ephemeral ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+      dynamoStream: GLOBAL_STREAM,
     });
+    makeGlobal(this.table, props.regions);
     props.preSignUp.addEnvironment(ENV.usersTable, this.table.tableName);
     // Claims are conditional puts and nothing else: no read, no update, no delete.
     props.preSignUp.resources.lambda.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:PutItem'], resources: [this.table.tableArn] }));

@@ -1,26 +1,40 @@
 /**
  * ParleyRealtime: the DynamoDB tables, the API Gateway WebSocket API and the
- * wiring (routes, env, least-privilege IAM) around the four Lambda functions.
+ * wiring (routes, env, least-privilege IAM, the stream fan-out) around the
+ * Lambda functions of one region. The primary (amplify/backend.ts) creates
+ * the chat table; a secondary region (amplify/regions/stack.ts) passes in
+ * its replica instead.
  *
  * It must be created in the functions' own stack (Stack.of(fn)): a separate
  * stack would reference the functions while the functions reference it back
  * (table names, API id), a circular nested-stack dependency.
  */
-import { type CfnElement, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Aws, type CfnElement, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import { LogGroupLogDestination, WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { AttributeType, Billing, ProjectionType, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, Billing, type ITableV2, ProjectionType, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { EventSourceMapping, FilterCriteria, type IFunction, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ACTIONS } from '../core/protocol';
-import { type ConnectionsMethod, FUNCTION_ACCESS, type FunctionName } from './permissions';
+import {
+  type ConnectionsMethod,
+  FUNCTION_ACCESS,
+  type FunctionName,
+  INVOKES_OTHER_HOMES,
+  READS_CHAT_STREAM,
+  REGION_AWARE,
+  STREAM_READ_ACTIONS,
+  USES_CALLBACK_URL,
+} from './permissions';
 import { ENV } from '../core/config';
-import { ALL_TABLES, TABLES, type TableShape } from './tables';
-import { STAGE_NAME, TOKEN_IDENTITY_SOURCE } from './defaults';
+import { homeFunctionName, otherRegionRoutes } from '../regions/names';
+import { ALL_TABLES, CHAT_TABLE, TABLES, type TableShape } from './tables';
+import { fanoutStreamFilter, STAGE_NAME, TOKEN_IDENTITY_SOURCE } from './defaults';
+import { GLOBAL_STREAM, makeGlobal } from './global';
 
 // Defined in defaults.ts, which local mode shares; re-exported for the construct's users.
 export { STAGE_NAME, TOKEN_IDENTITY_SOURCE };
@@ -72,12 +86,44 @@ export interface RealtimeFunction {
   addEnvironment(key: string, value: string): void;
 }
 
+/**
+ * How the fanout function's stream reads behave. A record that keeps failing
+ * is dropped after these bounds: the message itself is stored, so a client
+ * that sees the seq gap fetches it with `history`; live delivery is what is lost.
+ */
+export const FANOUT_STREAM = {
+  batchSize: 100,
+  retryAttempts: 5,
+  maxRecordAgeSeconds: 300,
+} as const;
+
+/** Where this region stands in the deployment. */
+export interface RegionPlacement {
+  /** This region (a token in the region-agnostic primary). */
+  region: string;
+  /** The primary: the lobby's home, where room ids are claimed. */
+  primaryRegion: string;
+  /** Every other region of the deployment, by name: their home functions are what chat may invoke. */
+  otherRegions: readonly string[];
+  /** Shared by every region of one backend; names the home functions (regions/names.ts). */
+  deploymentId: string;
+}
+
 export interface ParleyRealtimeProps {
   functions: Record<FunctionName, RealtimeFunction>;
   userPoolId: string;
   userPoolClientId: string;
-  /** The name registry, owned by the auth stack (see amplify/auth/name-registry.ts). */
-  usersTable: TableV2;
+  /** The name registry, owned by the auth stack (see amplify/auth/name-registry.ts), or its replica. */
+  usersTable: ITableV2;
+  placement: RegionPlacement;
+  /**
+   * The primary's chat table here: its replica in a secondary region, with
+   * the replica's own stream ARN. Unset: this construct creates the table,
+   * replicated to `replicaRegions`.
+   */
+  chatReplica?: { table: ITableV2; streamArn: string };
+  /** Regions of the created chat table, this one first; one or none: a single-region table (with a stream). */
+  replicaRegions?: readonly string[];
   /**
    * Throw-away backends (sandboxes, pull-request previews): tables and access
    * logs are destroyed with the stack and not deletion-protected.
@@ -91,11 +137,13 @@ export interface ParleyRealtimeProps {
 }
 
 export class ParleyRealtime extends Construct {
-  readonly tables: Record<TableShape['id'], TableV2>;
+  readonly tables: Record<TableShape['id'], ITableV2>;
   readonly api: WebSocketApi;
   readonly stage: WebSocketStage;
   /** wss://<apiId>.execute-api.<region>.amazonaws.com/production */
   readonly websocketUrl: string;
+  /** The fanout function's trigger on this region's chat stream. */
+  readonly fanoutTrigger: EventSourceMapping;
   private readonly functions: Record<FunctionName, RealtimeFunction>;
 
   constructor(scope: Construct, id: string, props: ParleyRealtimeProps) {
@@ -105,8 +153,13 @@ export class ParleyRealtime extends Construct {
     const stack = Stack.of(this);
 
     // ------------------------------------------------------------ tables
-    const tables = {} as Record<TableShape['id'], TableV2>;
+    const tables = {} as Record<TableShape['id'], ITableV2>;
+    let chatStreamArn = props.chatReplica?.streamArn;
     for (const shape of TABLES) {
+      if (shape.id === CHAT_TABLE.id && props.chatReplica) {
+        tables.chat = props.chatReplica.table;
+        continue;
+      }
       // TableV2 (AWS::DynamoDB::GlobalTable) so the chat table can gain
       // replicas later without replacing it.
       const table = new TableV2(this, `${shape.id}-table`, {
@@ -123,9 +176,17 @@ export class ParleyRealtime extends Construct {
         })),
         deletionProtection: !ephemeral,
         removalPolicy: ephemeral ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+        // Global tables replicate through the stream, and each region's fanout reads its replica's.
+        ...(shape.global ? { dynamoStream: GLOBAL_STREAM } : {}),
       });
+      // connections stays regional: a connection id is only valid at the API that issued it.
+      if (shape.global) {
+        makeGlobal(table, props.replicaRegions ?? []);
+        chatStreamArn = table.tableStreamArn;
+      }
       tables[shape.id] = table;
     }
+    if (!chatStreamArn) throw new Error('ParleyRealtime: the chat table has no stream for the fanout function');
     tables.users = props.usersTable;
     this.tables = tables;
 
@@ -217,11 +278,51 @@ export class ParleyRealtime extends Construct {
     functions.authorizer.addEnvironment(ENV.userPoolId, props.userPoolId);
     functions.authorizer.addEnvironment(ENV.userPoolClientId, props.userPoolClientId);
 
-    this.acknowledgeNagFindings(
-      Boolean(accessLogs),
-      stack.getLogicalId(tables.chat.node.defaultChild as CfnElement),
-      stack.getLogicalId(this.api.node.defaultChild as CfnElement),
+    // ------------------------------------------------------------ regions
+    const { placement } = props;
+    const routes = JSON.stringify(otherRegionRoutes(placement.deploymentId, placement.otherRegions, placement.region));
+    for (const name of REGION_AWARE) {
+      functions[name].addEnvironment(ENV.primaryRegion, placement.primaryRegion);
+      functions[name].addEnvironment(ENV.regions, routes);
+    }
+    for (const name of USES_CALLBACK_URL) functions[name].addEnvironment(ENV.callbackUrl, this.stage.callbackUrl);
+    // Exactly the other regions' home functions, by the name every region derives (no cross-region reference).
+    const otherHomes = placement.otherRegions.map((region) =>
+      stack.formatArn({ service: 'lambda', region, account: Aws.ACCOUNT_ID, resource: 'function', resourceName: homeFunctionName(placement.deploymentId), arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
     );
+    if (otherHomes.length > 0) {
+      for (const name of INVOKES_OTHER_HOMES) {
+        functions[name].resources.lambda.addToRolePolicy(new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: otherHomes }));
+      }
+    }
+
+    // ------------------------------------------------------------ stream fan-out
+    const fanout = functions[READS_CHAT_STREAM].resources.lambda;
+    fanout.addToRolePolicy(new PolicyStatement({ actions: [...STREAM_READ_ACTIONS], resources: [chatStreamArn] }));
+    this.fanoutTrigger = new EventSourceMapping(this, 'fanout-trigger', {
+      target: fanout,
+      eventSourceArn: chatStreamArn,
+      // Only what is written from now on: a new region must not replay the table's last day to its sockets.
+      startingPosition: StartingPosition.LATEST,
+      batchSize: FANOUT_STREAM.batchSize,
+      // Live delivery: no batching window beyond Lambda's poll.
+      maxBatchingWindow: Duration.seconds(0),
+      // The handler names the records it could not deliver; a throw splits the batch to find the bad one.
+      reportBatchItemFailures: true,
+      bisectBatchOnError: true,
+      retryAttempts: FANOUT_STREAM.retryAttempts,
+      maxRecordAge: Duration.seconds(FANOUT_STREAM.maxRecordAgeSeconds),
+      // One source of truth with local mode's stream poller (realtime/defaults.ts).
+      filters: [FilterCriteria.filter(fanoutStreamFilter(placement.region))],
+    });
+    // The poller reads with the role: the grant must exist before the mapping is created.
+    if (fanout.role) this.fanoutTrigger.node.addDependency(fanout.role);
+
+    // How cdk-nag prints the chat table's ARN: a GetAtt of the created table, or the replica's formatted ARN.
+    const chatArn = props.chatReplica
+      ? nagArn(stack, tables.chat.tableArn)
+      : `<${stack.getLogicalId(tables.chat.node.defaultChild as CfnElement)}.Arn>`;
+    this.acknowledgeNagFindings(Boolean(accessLogs), chatArn, (method) => nagArn(stack, connectionsArn(method)));
   }
 
   /**
@@ -229,7 +330,7 @@ export class ParleyRealtime extends Construct {
    * Acknowledgments are plain CDK metadata (Validations), so they cost nothing
    * when cdk-nag is not running.
    */
-  private acknowledgeNagFindings(accessLogs: boolean, chatTableLogicalId: string, apiLogicalId: string): void {
+  private acknowledgeNagFindings(accessLogs: boolean, chatTableArn: string, connectionsArn: (method: ConnectionsMethod) => string): void {
     Validations.of(this.api).acknowledge({
       id: 'AwsSolutions::AwsSolutions-APIG4',
       reason:
@@ -250,16 +351,35 @@ export class ParleyRealtime extends Construct {
       // The findings are on the role's DefaultPolicy, a child of the role.
       Validations.of(lambda.role).acknowledge(
         ...FUNCTION_ACCESS[name].manageConnections.map((method) => ({
-          id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${apiLogicalId}>/${STAGE_NAME}/${method}/@connections/*]`,
+          id: `AwsSolutions::AwsSolutions-IAM5[Resource::${connectionsArn(method)}]`,
           reason:
             `Connection ids are only known at runtime; the wildcard is limited to ${method} on the @connections ` +
             'of this API and stage.',
         })),
         {
-          id: `AwsSolutions::AwsSolutions-IAM5[Resource::<${chatTableLogicalId}.Arn>/index/*]`,
+          id: `AwsSolutions::AwsSolutions-IAM5[Resource::${chatTableArn}/index/*]`,
           reason: 'Query on the GSIs of the chat table only (index names are not part of the permission model).',
         },
       );
     }
   }
+}
+
+/**
+ * A resolved ARN the way cdk-nag spells it in a finding: pseudo parameters
+ * as <AWS::Partition>, the rest literal (imported replicas are named, not referenced).
+ */
+function nagArn(stack: Stack, arn: string): string {
+  const resolved: unknown = stack.resolve(arn);
+  const render = (v: unknown): string => {
+    if (typeof v === 'string') return v;
+    if (v && typeof v === 'object' && 'Ref' in v) return `<${String((v as { Ref: unknown }).Ref)}>`;
+    if (v && typeof v === 'object' && 'Fn::Join' in v) {
+      const [sep, parts] = (v as { 'Fn::Join': [string, unknown[]] })['Fn::Join'];
+      return parts.map(render).join(sep);
+    }
+    throw new Error(`cannot render ${JSON.stringify(v)} for cdk-nag`);
+  };
+  if (Token.isUnresolved(resolved)) throw new Error('unresolved ARN');
+  return render(resolved);
 }

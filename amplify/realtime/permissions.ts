@@ -96,3 +96,29 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
     manageConnections: ['POST'],
   },
 };
+
+/**
+ * Functions that forward a room's writes to its home in another region
+ * (core/home.ts atHome): granted lambda:InvokeFunction on exactly the other
+ * regions' home functions, and nothing else. Local mode's IAM recorder
+ * accepts that action from these functions only.
+ */
+export const INVOKES_OTHER_HOMES = ['chat'] as const satisfies readonly FunctionName[];
+
+/**
+ * Functions that read a room's home (core/regions.ts homeOf): they need
+ * PARLEY_PRIMARY_REGION and PARLEY_REGIONS to tell a multi-region deployment
+ * from a single one, even those that never invoke another region.
+ */
+export const REGION_AWARE = ['connect', 'disconnect', 'chat', 'home', 'fanout'] as const satisfies readonly FunctionName[];
+
+/** Functions no WebSocket event invokes: they post at this region's stage callback URL (PARLEY_CALLBACK_URL). */
+export const USES_CALLBACK_URL = ['home', 'fanout'] as const satisfies readonly FunctionName[];
+
+/**
+ * What Lambda's poller needs, with the fanout function's role, to read this
+ * region's chat-table stream. Not dynamodb:ListStreams: it takes no resource
+ * but `*`, and an event source mapping names its stream ARN.
+ */
+export const STREAM_READ_ACTIONS = ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'] as const;
+export const READS_CHAT_STREAM: FunctionName = 'fanout';

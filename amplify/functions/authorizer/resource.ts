@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { defineRealtimeFunction } from '../../realtime/function';
+import { defineRealtimeFunction, type RealtimeFunctionProps } from '../../realtime/function';
 import { loggingEnvironment } from '../log-env';
 
 /**
@@ -9,11 +9,13 @@ import { loggingEnvironment } from '../log-env';
  * every connect (WebSocket authorizers are not cached), so keep it snappy.
  * 10 s: only the cold-start JWKS download touches the network.
  */
-export const authorizer = defineRealtimeFunction({
+export const authorizerFunction = {
   name: 'authorizer',
   entry: fileURLToPath(new URL('./handler.ts', import.meta.url)),
   description: 'Parley: Verifies the Cognito ID token on $connect',
   memoryMB: 256,
   timeoutSeconds: 10,
   environment: loggingEnvironment('authorizer'),
-});
+} satisfies RealtimeFunctionProps;
+
+export const authorizer = defineRealtimeFunction(authorizerFunction);

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { defineRealtimeFunction } from '../../realtime/function';
+import { defineRealtimeFunction, type RealtimeFunctionProps } from '../../realtime/function';
 import { loggingEnvironment } from '../log-env';
 
 /**
@@ -9,11 +9,13 @@ import { loggingEnvironment } from '../log-env';
  * 25 s: below API Gateway's 29 s integration timeout; running longer than the
  * caller can wait would only burn money.
  */
-export const chat = defineRealtimeFunction({
+export const chatFunction = {
   name: 'chat',
   entry: fileURLToPath(new URL('./handler.ts', import.meta.url)),
   description: 'Parley: Handles chat actions and the $default route',
   memoryMB: 512,
   timeoutSeconds: 25,
   environment: loggingEnvironment('chat'),
-});
+} satisfies RealtimeFunctionProps;
+
+export const chat = defineRealtimeFunction(chatFunction);

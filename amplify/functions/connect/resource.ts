@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { defineRealtimeFunction } from '../../realtime/function';
+import { defineRealtimeFunction, type RealtimeFunctionProps } from '../../realtime/function';
 import { loggingEnvironment } from '../log-env';
 
 /**
@@ -10,11 +10,13 @@ import { loggingEnvironment } from '../log-env';
  * token and its name claim. 256 MB / 10 s: API Gateway waits for this before
  * the socket opens, so it must be quick, not big.
  */
-export const connect = defineRealtimeFunction({
+export const connectFunction = {
   name: 'connect',
   entry: fileURLToPath(new URL('./handler.ts', import.meta.url)),
   description: 'Parley: Registers a WebSocket connection, seats it in the lobby, announces its user',
   memoryMB: 256,
   timeoutSeconds: 10,
   environment: loggingEnvironment('connect'),
-});
+} satisfies RealtimeFunctionProps;
+
+export const connect = defineRealtimeFunction(connectFunction);
