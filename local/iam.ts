@@ -20,7 +20,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { onSdkClient, type SdkClient } from '../amplify/core/deps';
-import { FUNCTION_ACCESS, type FunctionAccess } from '../amplify/realtime/permissions';
+import { FUNCTION_ACCESS, INVOKES_OTHER_HOMES, type FunctionAccess } from '../amplify/realtime/permissions';
+import { HOME_PREFIX } from '../amplify/regions/names';
 
 /** One kind of AWS request a function made: what IAM would evaluate. */
 export interface AwsCall {
@@ -223,8 +224,6 @@ export function recordAwsCalls(opts: RecorderOptions): AwsCallRecorder {
 
 // ------------------------------------------------------------------ the check
 
-/** Functions granted lambda:InvokeFunction on other regions' home functions (the construct's cross-region grant). */
-const HOME_INVOKERS: readonly string[] = ['chat'];
 
 const callKey = (c: AwsCall) => `${c.fn}\u0000${c.action}\u0000${c.resource}`;
 
@@ -237,7 +236,7 @@ export function isGranted(call: AwsCall, access: Record<string, FunctionAccess> 
     return m !== null && (grants.manageConnections as readonly string[]).includes(m[1]!);
   }
   // Only a region's chat function reaches other regions, and only their home functions.
-  if (call.action === 'lambda:InvokeFunction') return HOME_INVOKERS.includes(call.fn) && /^function:parley-home-/.test(call.resource);
+  if (call.action === 'lambda:InvokeFunction') return (INVOKES_OTHER_HOMES as readonly string[]).includes(call.fn) && call.resource.startsWith(`function:${HOME_PREFIX}`);
   if (!call.action.startsWith('dynamodb:')) return false;
   // The construct grants a table's indexes (<arn>/index/*) with the same actions,
   // whenever it grants Query or Scan on a table that has indexes.

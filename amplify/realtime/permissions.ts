@@ -84,14 +84,15 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
   home: {
     tables: {
       connections: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
-      chat: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query'],
+      // Reads (unread counts, history) stay in the caller's region: the home only writes, and reads what it guards.
+      chat: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
     },
     manageConnections: ['POST'],
   },
   // Messages other regions wrote, from this region's stream to its sockets (core/replica.ts).
   fanout: {
     tables: {
-      connections: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+      connections: ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
     },
     manageConnections: ['POST'],
   },

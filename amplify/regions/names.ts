@@ -13,7 +13,8 @@ export const FUNCTION_NAME_MAX = 64;
 /** CloudFormation's limit on a stack name. */
 export const STACK_NAME_MAX = 128;
 
-const HOME_PREFIX = 'parley-home-';
+/** Every home function's name starts so: what a grant to invoke homes, and local mode's IAM check, match on. */
+export const HOME_PREFIX = 'parley-home-';
 
 /**
  * One Amplify backend (an app's branch, or one person's sandbox): the

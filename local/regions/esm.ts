@@ -51,7 +51,7 @@ export function startEventSourceMapping(opts: EventSourceMappingOptions): Stream
   const deliver = async (batch: DynamoDBRecord[], shardId: string): Promise<void> => {
     let rest = batch;
     for (let attempt = 0; rest.length > 0; attempt++) {
-      let failedAt = -1;
+      let failedAt: number;
       try {
         const res = await opts.handler({ Records: rest });
         const ids = new Set((res?.batchItemFailures ?? []).map((f) => f.itemIdentifier));

@@ -14,6 +14,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RegionEndpoint } from '../../amplify/regions/list';
 import { LOCAL_REGIONS } from '../../amplify/regions/list';
+import { homeFunctionName } from '../../amplify/regions/names';
 import { CHAT_TABLE, CONNECTIONS_TABLE, USERS_TABLE } from '../../amplify/realtime/tables';
 import { localIdToken, startCognito, type LocalCognito } from '../cognito';
 import { createTable, dynamoClient, startDynamo } from '../dynamodb';
@@ -76,8 +77,8 @@ export interface LocalRegions {
 const REGION_ENTRY = fileURLToPath(new URL('./region.ts', import.meta.url));
 const ROOT = resolve(dirname(REGION_ENTRY), '../..');
 
-/** The home function's name in a region: what other regions' PARLEY_REGIONS name (as CDK names it in AWS). */
-const homeFunctionName = (region: string) => `parley-home-${region}`;
+/** The same name in every region, as in AWS (amplify/regions/names.ts); each region's Lambda endpoint tells them apart. */
+const HOME_FUNCTION = homeFunctionName('local');
 
 export async function startRegions(opts: RegionsOptions = {}): Promise<LocalRegions> {
   const count = opts.count ?? 2;
@@ -144,7 +145,7 @@ export async function startRegions(opts: RegionsOptions = {}): Promise<LocalRegi
     const ports = await Promise.all(
       names.map(async (_, i) => ({ gateway: opts.gatewayPorts?.[i] ?? (await freePort()), lambda: await freePort() })),
     );
-    const routes = names.map((region, i) => ({ homeFunction: homeFunctionName(region), endpoint: `http://127.0.0.1:${ports[i]!.lambda}` }));
+    const routes = names.map((_, i) => ({ homeFunction: HOME_FUNCTION, endpoint: `http://127.0.0.1:${ports[i]!.lambda}` }));
     const pastCalls: RecordedCall[] = [];
 
     const regions = names.map((region, i): LocalRegion & { child?: ChildProcess; checkpoint: Record<string, string> } => {
