@@ -107,11 +107,13 @@ export const FUNCTION_ACCESS: Record<FunctionName, FunctionAccess> = {
 export const INVOKES_OTHER_HOMES = ['chat'] as const satisfies readonly FunctionName[];
 
 /**
- * Functions that read a room's home (core/regions.ts homeOf): they need
- * PARLEY_PRIMARY_REGION and PARLEY_REGIONS to tell a multi-region deployment
- * from a single one, even those that never invoke another region.
+ * Functions that read a room's home (core/regions.ts homeOf), and the
+ * authorizer, which outside the primary waits for a new name's claim to
+ * replicate: they need PARLEY_PRIMARY_REGION and PARLEY_REGIONS to tell a
+ * multi-region deployment from a single one, even those that never invoke
+ * another region.
  */
-export const REGION_AWARE = ['connect', 'disconnect', 'chat', 'home', 'fanout'] as const satisfies readonly FunctionName[];
+export const REGION_AWARE = ['authorizer', 'connect', 'disconnect', 'chat', 'home', 'fanout'] as const satisfies readonly FunctionName[];
 
 /** Functions no WebSocket event invokes: they post at this region's stage callback URL (PARLEY_CALLBACK_URL). */
 export const USES_CALLBACK_URL = ['home', 'fanout'] as const satisfies readonly FunctionName[];
