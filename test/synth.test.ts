@@ -17,7 +17,7 @@ import { ACTIONS } from '../amplify/core/protocol';
 import { ACCESS_LOG_FIELDS, ACCESS_LOGS_CONTEXT, ACCESS_LOGS_ENV, STAGE_NAME, STAGE_THROTTLE, TOKEN_IDENTITY_SOURCE } from '../amplify/realtime/construct';
 import { FUNCTION_ACCESS, type FunctionName, INVOKES_OTHER_HOMES, REGION_AWARE, STREAM_READ_ACTIONS, USES_CALLBACK_URL } from '../amplify/realtime/permissions';
 import { ENV } from '../amplify/core/config';
-import { FANOUT_STREAM } from '../amplify/realtime/construct';
+import { FANOUT_STREAM } from '../amplify/realtime/defaults';
 import { fanoutStreamFilter } from '../amplify/realtime/defaults';
 import { TABLES, type TableShape } from '../amplify/realtime/tables';
 import { REGIONS } from '../amplify/regions/list';

@@ -33,7 +33,7 @@ import {
 import { ENV } from '../core/config';
 import { homeFunctionName, otherRegionRoutes } from '../regions/names';
 import { ALL_TABLES, CHAT_TABLE, TABLES, type TableShape } from './tables';
-import { fanoutStreamFilter, STAGE_NAME, TOKEN_IDENTITY_SOURCE } from './defaults';
+import { FANOUT_STREAM, fanoutStreamFilter, STAGE_NAME, TOKEN_IDENTITY_SOURCE } from './defaults';
 import { GLOBAL_STREAM, makeGlobal } from './global';
 
 // Defined in defaults.ts, which local mode shares; re-exported for the construct's users.
@@ -85,17 +85,6 @@ export interface RealtimeFunction {
   resources: { lambda: IFunction };
   addEnvironment(key: string, value: string): void;
 }
-
-/**
- * How the fanout function's stream reads behave. A record that keeps failing
- * is dropped after these bounds: the message itself is stored, so a client
- * that sees the seq gap fetches it with `history`; live delivery is what is lost.
- */
-export const FANOUT_STREAM = {
-  batchSize: 100,
-  retryAttempts: 5,
-  maxRecordAgeSeconds: 300,
-} as const;
 
 /** Where this region stands in the deployment. */
 export interface RegionPlacement {

@@ -31,3 +31,14 @@ export function fanoutStreamFilter(region: string) {
     },
   } as const;
 }
+
+/**
+ * How the fanout function's stream reads behave, in AWS and in local mode's event source mapping. A record that keeps failing
+ * is dropped after these bounds: the message itself is stored, so a client
+ * that sees the seq gap fetches it with `history`; live delivery is what is lost.
+ */
+export const FANOUT_STREAM = {
+  batchSize: 100,
+  retryAttempts: 5,
+  maxRecordAgeSeconds: 300,
+} as const;

@@ -11,7 +11,7 @@ import type { RecordedCall } from '../iam';
 import type { LocalCognito } from '../cognito';
 import type { RegionRoute } from '../../amplify/core/config';
 import { ENV } from '../../amplify/core/config';
-import { fanoutStreamFilter } from '../../amplify/realtime/defaults';
+import { FANOUT_STREAM, fanoutStreamFilter } from '../../amplify/realtime/defaults';
 import { startLambdaService } from '../lambda';
 import { startStack } from '../stack';
 import { startEventSourceMapping } from './esm';
@@ -67,8 +67,8 @@ async function main(): Promise<void> {
     region: config.region,
     filter: fanoutStreamFilter(config.region),
     handler: (event) => stack.handlers.fanout(event),
-    batchSize: 100,
-    retryAttempts: 3,
+    batchSize: FANOUT_STREAM.batchSize,
+    retryAttempts: FANOUT_STREAM.retryAttempts,
     pollMs: config.pollMs,
     checkpoint: config.checkpoint,
     onCheckpoint: (shardId, sequenceNumber) => send({ type: 'checkpoint', shardId, sequenceNumber }),
