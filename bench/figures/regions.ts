@@ -147,7 +147,7 @@ export async function regionsFigure(ctx: { mode: Mode }): Promise<Figure> {
       ],
       notes: [
         `Forwarding costs ${round(w.p50 - h.p50, 1)} ms at p50: the Lambda invoke to A and back (in AWS, add the inter-region round trip).`,
-        'The stream poller polls every 250 ms, as the community figure for Lambda has it; in AWS, replication typically takes about a second, so expect cross-region delivery near one second there, not the figure above.',
+        'Local stream readers (replication and the fan-out poller) poll every 10 ms when idle. In AWS, global-table replication typically takes about a second and Lambda polls a DynamoDB stream four times a second per shard, so expect cross-region delivery near one second there, not the figure above; what this figure shows is that Parley adds little beyond the replication it waits for.',
       ],
     };
   } finally {
