@@ -67,30 +67,10 @@ export function contextFor(opts: SynthOptions): Record<string, unknown> {
 
 /** Synthesizes into opts.outdir; resolves with the exit code, never rejects on a failed synth. */
 export function synthesize(opts: SynthOptions): Promise<SynthRun> {
-  const started = Date.now();
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    CDK_OUTDIR: opts.outdir,
-    CDK_CONTEXT_JSON: JSON.stringify(contextFor(opts)),
+  // Never inherit AWS_PULL_REQUEST_ID (e.g. when the tests run inside an Amplify preview build): opts decide.
+  return runChild('amplify/backend.ts', opts.outdir, contextFor(opts), {
     AMPLIFY_DISABLE_TELEMETRY: '1',
-    PARLEY_NAG: '1',
-  };
-  // Never inherit these (e.g. when the tests run inside an Amplify preview build): opts decide.
-  delete env.AWS_PULL_REQUEST_ID;
-  delete env[ACCESS_LOGS_ENV];
-  if (opts.pullRequestId) env.AWS_PULL_REQUEST_ID = opts.pullRequestId;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'amplify/backend.ts'], {
-      cwd: REPO_ROOT,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, ms: Date.now() - started, stdout, stderr }));
+    AWS_PULL_REQUEST_ID: opts.pullRequestId,
   });
 }
 
@@ -99,18 +79,27 @@ export function synthesize(opts: SynthOptions): Promise<SynthRun> {
  * primary's outputs file (in tests, a fixture), with cdk-nag on.
  */
 export function synthesizeRegions(opts: { outdir: string; outputsFile: string; bundle?: boolean }): Promise<SynthRun> {
-  return runChild('amplify/regions/app.ts', opts.outdir, {
-    'parley:outputs': opts.outputsFile,
-    '@aws-cdk/core:validateAgainstDefaultRules': true,
-    ...(opts.bundle === false ? { 'aws:cdk:bundling-stacks': [] } : {}),
-  });
+  return runChild(
+    'amplify/regions/app.ts',
+    opts.outdir,
+    {
+      'parley:outputs': opts.outputsFile,
+      '@aws-cdk/core:validateAgainstDefaultRules': true,
+      ...(opts.bundle === false ? { 'aws:cdk:bundling-stacks': [] } : {}),
+    },
+    { CDK_DEFAULT_ACCOUNT: undefined },
+  );
 }
 
-function runChild(entry: string, outdir: string, context: Record<string, unknown>): Promise<SynthRun> {
+/** One CDK app in a child process with cdk-nag on; `env` entries set to undefined are removed. */
+function runChild(entry: string, outdir: string, context: Record<string, unknown>, extra: Record<string, string | undefined> = {}): Promise<SynthRun> {
   const started = Date.now();
   const env: NodeJS.ProcessEnv = { ...process.env, CDK_OUTDIR: outdir, CDK_CONTEXT_JSON: JSON.stringify(context), PARLEY_NAG: '1' };
   delete env[ACCESS_LOGS_ENV];
-  delete env.CDK_DEFAULT_ACCOUNT;
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

@@ -11,7 +11,7 @@ import { homeOf, isHere, requireHome } from './regions';
 import { consoleLog } from './log';
 import { history, reserveSeq, skip, storeMessage } from './messages';
 import { announce, createAndJoin, join, leave, markRead, openDm, sync } from './membership';
-import { DEFAULT_ROOM, ProtocolError, type ActionOf, type ClientAction } from './protocol';
+import { DEFAULT_ROOM, ProtocolError, type ActionOf, type ClientAction, type ServerEvent } from './protocol';
 import { admit, admitLocally } from './ratelimit';
 import { accessibleRoom, ensureRoom, listRooms } from './rooms';
 import { typingDone, typingDue } from './typing';
@@ -163,16 +163,7 @@ async function send(deps: ChatDeps, caller: Caller, action: ActionOf<'sendmessag
   // A client that names its message (clientMsgId) builds it from the ack, so its own socket gets no
   // copy; a tutorial client (wscat) does get its message back, as the tutorial's chat sends it.
   const self = action.clientMsgId ? caller.connectionId : undefined;
-  const ack = reply(deps, caller.connectionId, {
-    type: 'ack',
-    room,
-    seq: message.seq,
-    id: message.id,
-    ts: message.ts,
-    clientMsgId: action.clientMsgId,
-    reqId: action.reqId,
-    duplicate,
-  });
+  const ack = reply(deps, caller.connectionId, ackOf(action, room, message, duplicate));
   const typingWasOpen = deps.cache ? deps.cache.typingOpen(caller.userId, room, deps.now()) : true;
   // A duplicate was broadcast the first time; the client catches up through history if it missed it.
   // Every post settles before the invocation returns: Lambda freezes whatever is still in flight.
@@ -209,16 +200,12 @@ async function sendAway(deps: ChatDeps, caller: Caller, action: ActionOf<'sendme
     // As at home: a client that names its message builds it from the ack, so its socket gets no copy.
     ...(action.clientMsgId ? { ackedConnection: caller.connectionId } : {}),
   });
-  await reply(deps, caller.connectionId, {
-    type: 'ack',
-    room,
-    seq: message.seq,
-    id: message.id,
-    ts: message.ts,
-    clientMsgId: action.clientMsgId,
-    reqId: action.reqId,
-    duplicate,
-  });
+  await reply(deps, caller.connectionId, ackOf(action, room, message, duplicate));
+}
+
+/** The sender's ack, the same whichever region stored the message. */
+function ackOf(action: ActionOf<'sendmessage'>, room: string, message: { seq: number; id: string; ts: number }, duplicate: boolean): ServerEvent {
+  return { type: 'ack', room, seq: message.seq, id: message.id, ts: message.ts, clientMsgId: action.clientMsgId, reqId: action.reqId, duplicate };
 }
 
 const user = (caller: Caller) => ({ userId: caller.userId, userName: caller.userName });
