@@ -144,20 +144,20 @@ describe('two regions', () => {
         Password: LOCAL_PASSWORD,
         UserAttributes: [
           { Name: 'email', Value: email },
-          { Name: 'preferred_username', Value: 'Quinn' },
+          { Name: 'preferred_username', Value: 'Zephyr' },
         ],
       }).then(
         () => 'ok',
         (err: Error) => err.name,
       );
-    const outcomes = await Promise.all([signUp('quinn1@parley.local'), signUp('quinn2@parley.local')]);
+    const outcomes = await Promise.all([signUp('zephyr1@parley.local'), signUp('zephyr2@parley.local')]);
     expect(outcomes.filter((o) => o === 'ok')).toHaveLength(1);
     await regions.replication.settled();
     const claim = async (region: 0 | 1) => {
       const r = regions.regions[region]!;
       const db = dynamoDocument(r.dynamoEndpoint);
       try {
-        return (await db.send(new GetCommand({ TableName: r.tables.users, Key: keys.userName('Quinn'), ConsistentRead: true }))).Item;
+        return (await db.send(new GetCommand({ TableName: r.tables.users, Key: keys.userName('Zephyr'), ConsistentRead: true }))).Item;
       } finally {
         db.destroy();
       }
