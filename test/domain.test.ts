@@ -11,6 +11,7 @@ import { admit, BUCKETS, consume, gcra, Refused } from '../amplify/core/ratelimi
 import { CONNECT_WINDOW_MS } from '../amplify/core/connections';
 import { createRoom, ensureRoom, listRooms, accessibleRoom } from '../amplify/core/rooms';
 import { claimName } from '../amplify/core/users';
+import { announceRoom } from '../amplify/core/membership';
 import { code, domainFixture, ofType, type DomainFixture } from './support/domain';
 
 const alice = { userId: 'u-alice', userName: 'alice' };
@@ -297,4 +298,29 @@ describe('chat actions', () => {
     // The tutorial form posts to the room joined last.
     expect(ack?.room).toBe('elsewhere');
   });
+});
+
+describe('roomcreated', () => {
+  let f: DomainFixture;
+  beforeAll(async () => {
+    f = await domainFixture();
+    await ensureRoom(f.deps);
+  });
+
+  const told = (room: string) =>
+    [...f.notifier.sent.entries()].filter(([, events]) => events.some((e) => e.type === 'roomcreated' && e.room.id === room)).map(([id]) => id);
+
+  it('reaches everyone in the lobby up to presenceMax people, and nobody past it (one post per socket per new room would slow every send)', async () => {
+    const people = Array.from({ length: LIMITS.presenceMax + 1 }, (_, i) => ({ userId: `u-lobby-${i}`, userName: `lobby${i}` }));
+    await forEachLimit(people.slice(0, LIMITS.presenceMax), 16, (p) => registerConnection(f.deps, `c-${p.userId}`, { ...p, tokenExp: Date.now() / 1000 + 3600 }).then(() => undefined));
+    await announceRoom(f.deps, await createRoom(f.deps, alice, { id: 'at-the-cap', private: false, invite: [] }));
+    expect(told('at-the-cap')).toHaveLength(LIMITS.presenceMax);
+
+    const last = people[LIMITS.presenceMax]!;
+    await registerConnection(f.deps, `c-${last.userId}`, { ...last, tokenExp: Date.now() / 1000 + 3600 });
+    await announceRoom(f.deps, await createRoom(f.deps, alice, { id: 'past-the-cap', private: false, invite: [] }));
+    expect(told('past-the-cap')).toEqual([]);
+    // Still listed for whoever asks.
+    expect((await listRooms(f.deps, alice)).rooms.map((r) => r.id)).toContain('past-the-cap');
+  }, 60_000);
 });
