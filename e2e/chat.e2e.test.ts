@@ -6,108 +6,36 @@
  *   npx vitest run e2e
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { build, preview, type PreviewServer } from 'vite';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { freePort } from '../local/process';
 import { startStack, type LocalStack } from '../local/stack';
+import { CHROMIUM, composer, expectAccessible, expectTexts, openRoom, say, startApp, type E2EApp } from './support/app';
 
-const CHROMIUM = '/usr/bin/chromium';
-const PASSWORD = 'Parley-e2e-1!';
 const suffix = Math.random().toString(36).slice(2, 7);
 const names = { alice: `alice${suffix}`, bob: `bob${suffix}`, carol: `carol${suffix}`, dana: `dana${suffix}`, eli: `eli${suffix}` };
 
 let stack: LocalStack;
-let server: PreviewServer;
-let browser: Browser;
-let baseUrl: string;
+let app: E2EApp;
 let workDir: string;
 
 beforeAll(async () => {
   workDir = mkdtempSync(join(tmpdir(), 'parley-e2e-'));
-  stack = await startStack({
-    dynamoEndpoint: inject('dynamoEndpoint'),
-    cognito: inject('cognito'),
-    outputsFile: join(workDir, 'outputs.json'),
-  });
-  // The app reads its outputs at build time, exactly as `npm start` runs vite.
-  process.env.PARLEY_OUTPUTS = stack.outputsFile;
-  const outDir = join(workDir, 'dist');
-  // Vitest sets NODE_ENV=test, which would bundle React's development build.
-  const nodeEnv = process.env.NODE_ENV;
-  process.env.NODE_ENV = 'production';
-  try {
-    await build({ configFile: resolve('vite.config.ts'), mode: 'production', logLevel: 'warn', build: { outDir, emptyOutDir: true, sourcemap: false } });
-  } finally {
-    process.env.NODE_ENV = nodeEnv;
-  }
-  const port = await freePort();
-  server = await preview({ configFile: resolve('vite.config.ts'), logLevel: 'warn', build: { outDir }, preview: { host: '127.0.0.1', port, strictPort: true } });
-  baseUrl = `http://127.0.0.1:${port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const outputsFile = join(workDir, 'outputs.json');
+  stack = await startStack({ dynamoEndpoint: inject('dynamoEndpoint'), cognito: inject('cognito'), outputsFile });
+  app = await startApp(outputsFile, workDir);
 }, 120_000);
 
 afterAll(async () => {
-  if (axeReport.length) console.info(`axe findings below "serious":\n${axeReport.join('\n')}`);
-  await browser?.close();
-  await server?.close();
+  await app?.close();
   await stack?.close();
   if (workDir) rmSync(workDir, { recursive: true, force: true });
 });
 
-async function newUser(): Promise<{ context: BrowserContext; page: Page }> {
-  // Every context is a fresh profile: its own storage, so its own session.
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await context.newPage();
-  page.on('pageerror', (err) => console.error('page error:', err.message));
-  return { context, page };
-}
-
-async function signUp(page: Page, name: string, check = false): Promise<void> {
-  await page.goto(baseUrl);
-  await page.getByRole('heading', { level: 1, name: 'Welcome back' }).waitFor();
-  if (check) await expectAccessible(page, 'sign-in');
-  await page.getByRole('tab', { name: 'Create account' }).click();
-  await page.getByRole('heading', { level: 1, name: 'Create your account' }).waitFor();
-  if (check) await expectAccessible(page, 'sign-up');
-  await page.getByLabel('Email').fill(`${name}@example.com`);
-  await page.getByLabel('Chat name').fill(name);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Create my account' }).click();
-  // Local mode shows the confirmation code on screen, so nobody needs an inbox.
-  await page.getByRole('button', { name: 'Fill it in' }).click();
-  await page.getByRole('button', { name: 'Confirm and continue' }).click();
-  await page.getByRole('heading', { level: 1, name: '#Lobby' }).waitFor();
-}
-
-async function signIn(page: Page, name: string): Promise<void> {
-  if (page.url() === 'about:blank') await page.goto(baseUrl);
-  await page.getByRole('tab', { name: 'Sign in' }).click();
-  await page.getByLabel('Email').fill(`${name}@example.com`);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in to Parley' }).click();
-  await page.getByRole('heading', { level: 1 }).filter({ hasText: /^#/ }).waitFor();
-}
-
-const composer = (page: Page) => page.getByRole('textbox', { name: /^Message / });
-const texts = (page: Page) => page.locator('.message-scroll .msg-text').allTextContents();
-
-async function say(page: Page, text: string): Promise<void> {
-  await composer(page).fill(text);
-  await composer(page).press('Enter');
-}
-
-async function openRoom(page: Page, name: string): Promise<void> {
-  await page.getByRole('button', { name: 'Refresh the room list' }).click();
-  await page.getByRole('navigation', { name: 'Rooms' }).getByRole('button', { name: new RegExp(name) }).click();
-  await page.getByRole('heading', { level: 1 }).filter({ hasText: name }).waitFor();
-}
+const newUser = () => app.newUser();
+const signUp = (page: Page, name: string, check = false) => app.signUp(page, name, check);
+const signIn = (page: Page, name: string) => app.signIn(page, name);
 
 /** What the app keeps for the signed-in user (followed rooms, the open one): `parley:<user id>` in localStorage. */
 async function savedRooms(page: Page): Promise<{ key: string; rooms: string[]; current?: string }> {
@@ -117,40 +45,6 @@ async function savedRooms(page: Page): Promise<{ key: string; rooms: string[]; c
     const saved = JSON.parse(localStorage.getItem(key) ?? '{}') as { rooms?: string[]; current?: string };
     return { key, rooms: saved.rooms ?? [], current: saved.current };
   });
-}
-
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
-/** Every screen is checked as it stands; these findings fail the test (axe's "moderate" and "minor" are reported only). */
-const BLOCKING = new Set(['serious', 'critical']);
-const axeReport: string[] = [];
-
-interface AxeResult {
-  id: string;
-  impact?: string | null;
-  help: string;
-  nodes: { target: unknown[]; failureSummary?: string }[];
-}
-
-/** Runs axe-core on the page as it is now and fails on any serious or critical finding. */
-async function expectAccessible(page: Page, screen: string): Promise<void> {
-  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ path: AXE });
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run: (ctx: Document, opts: object) => Promise<{ violations: AxeResult[] }> } }).axe;
-    const result = await axe.run(document, { resultTypes: ['violations'] });
-    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target, failureSummary: n.failureSummary })) }));
-  });
-  for (const v of violations) axeReport.push(`${screen}: [${v.impact ?? '?'}] ${v.id} (${v.help}) ×${v.nodes.length}`);
-  const blocking = violations.filter((v) => BLOCKING.has(v.impact ?? ''));
-  // Soft, so one run lists the findings of every screen.
-  expect.soft(
-    blocking.map((v) => `${v.id}: ${v.help}\n${v.nodes.map((n) => `  ${JSON.stringify(n.target)} ${n.failureSummary ?? ''}`).join('\n')}`),
-    `axe on the ${screen} screen`,
-  ).toEqual([]);
-}
-
-/** Waits until the room shows exactly these messages, in this order. */
-async function expectTexts(page: Page, expected: string[], timeout = 15_000): Promise<void> {
-  await expect.poll(() => texts(page), { timeout, interval: 100 }).toEqual(expected);
 }
 
 describe.skipIf(!existsSync(CHROMIUM))('Parley in a browser', () => {

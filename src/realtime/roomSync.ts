@@ -6,7 +6,7 @@
  * message once. Edits and deletes take seqs of their own: they count as seen
  * like messages, so they never look like a gap.
  */
-import { LIMITS, type ChatMessage, type ClientActionInput, type EventOf, type MyRoom, type RoomChange, type ServerEventType } from '../../amplify/core/protocol';
+import { DEFAULT_ROOM, LIMITS, type ChatMessage, type ClientActionInput, type EventOf, type MyRoom, type RoomChange, type ServerEventType } from '../../amplify/core/protocol';
 import { isRetryable } from './backoff';
 import { SeqTracker } from './sequence';
 import { ChatError, type ChatSocketEvents } from './types';
@@ -220,7 +220,9 @@ export class RoomSync {
     const error = err instanceof ChatError ? err : new ChatError('internal', String(err));
     // A dropped socket is retried on the next open; a refusal is final, unless it says "later".
     if (error.code === 'disconnected' || error.code === 'stopped') return;
-    if (error.code === 'timeout' || isRetryable(error.code)) {
+    // The lobby exists wherever the primary's replica has reached: "not found" there means "not here yet".
+    const notHereYet = error.code === 'room_not_found' && this.id === DEFAULT_ROOM;
+    if (error.code === 'timeout' || isRetryable(error.code) || notHereYet) {
       // An unanswered join is asked again, backing off: at once would only add to whatever is slow. A
       // retryable refusal that outlasted the request's own retries (a home region down for minutes) keeps the room too.
       this.state = 'backoff';

@@ -477,7 +477,9 @@ export class ChatSocket extends Emitter<ChatSocketEvents> {
     this.endSyncRun();
     for (const sync of [...this.rooms.values()]) {
       if (sync.joined || run.seen.has(sync.id)) continue;
-      if (complete && run.candidates.has(sync.id) && !sync.requested) {
+      // Never the lobby: it is everyone's and always listed where it exists, so a list without it
+      // comes from a region whose replica has not got it yet (a new deployment), and it is joined instead.
+      if (complete && run.candidates.has(sync.id) && !sync.requested && sync.id !== DEFAULT_ROOM) {
         this.forget(sync, new ChatError('room_not_found', `You are no longer in #${sync.id}.`));
         this.emit('roomremoved', { room: sync.id });
       } else sync.join();

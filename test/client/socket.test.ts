@@ -978,6 +978,35 @@ describe('timing, on fake timers and a scripted socket', () => {
     });
   }
 
+  it('keeps the lobby when a region has no copy of it yet: a sync without it and a join refused as room_not_found are "later", not "gone"', async () => {
+    // A new deployment: only the primary makes the lobby, and this region's replica has not got it yet.
+    let lobbyHere = false;
+    const summary = { id: 'lobby', name: 'Lobby', private: false, createdBy: 'system', lastSeq: 0 };
+    const sc = script((action, socket) => {
+      const reqId = action.reqId;
+      if (action.action === 'sync') socket.receive({ type: 'synced', rooms: lobbyHere ? [{ ...summary, lastRead: 0, unread: 0 }] : [], reqId });
+      if (action.action === 'joinroom') {
+        if (lobbyHere) socket.receive({ type: 'joined', room: summary, members: [], memberCount: 0, lastRead: 0, unread: 0, reqId });
+        else socket.receive({ type: 'error', code: 'room_not_found', message: 'No room "lobby"', action: 'joinroom', reqId });
+        lobbyHere = true;
+      }
+      if (action.action === 'history') socket.receive({ type: 'history', room: action.room, messages: [], skipped: [], changes: [], lastSeq: 0, hasMore: false, reqId });
+    });
+    const socket = new ChatSocket({ getUrl: () => Promise.resolve('ws://scripted'), createSocket: sc.createSocket, random: () => 0 });
+    const events: string[] = [];
+    socket.on('joined', (e) => events.push(`joined ${e.room.id}`));
+    socket.on('roomremoved', (e) => events.push(`removed ${e.room}`));
+    socket.on('joinfailed', (e) => events.push(`joinfailed ${e.room}`));
+    socket.start();
+    await vi.advanceTimersByTimeAsync(0);
+    // Asked again after the join backoff (250 ms with random 0), by when the replica has it.
+    await vi.advanceTimersByTimeAsync(250);
+    expect(events).toEqual(['joined lobby']);
+    expect(sentOf(sc, 'leaveroom')).toEqual([]);
+    expect(sentOf(sc, 'joinroom').map((f) => f.action.action === 'joinroom' && f.action.room)).toEqual(['lobby', 'lobby']);
+    socket.stop();
+  });
+
   it('asks again for a join that timed out, backing off rather than at once', async () => {
     const sc = roomsScript({ unansweredJoins: 2 });
     // random: () => 0 makes each backoff its fixed half: 250 ms, then 500 ms.
