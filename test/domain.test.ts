@@ -321,6 +321,6 @@ describe('roomcreated', () => {
     await announceRoom(f.deps, await createRoom(f.deps, alice, { id: 'past-the-cap', private: false, invite: [] }));
     expect(told('past-the-cap')).toEqual([]);
     // Still listed for whoever asks.
-    expect((await listRooms(f.deps, alice)).rooms.map((r) => r.id)).toContain('past-the-cap');
+    expect((await listRooms(f.deps, alice.userId)).rooms.map((r) => r.id)).toContain('past-the-cap');
   }, 60_000);
 });
