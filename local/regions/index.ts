@@ -184,7 +184,9 @@ export async function startRegions(opts: RegionsOptions = {}): Promise<LocalRegi
           const child = self.child;
           if (!child) return;
           pastCalls.push(...(await askCalls(child)));
-          const exited = new Promise<void>((r) => child.once('exit', () => r()));
+          // Ctrl-C reaches the whole process group, so the child may be gone already.
+          const exited =
+            child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => child.once('exit', () => r()));
           child.kill('SIGTERM');
           const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
           await exited;
@@ -266,6 +268,7 @@ function spawnRegion(config: RegionProcessConfig, onMessage: (m: FromRegion) => 
 }
 
 function askCalls(child: ChildProcess): Promise<RecordedCall[]> {
+  if (!child.connected) return Promise.resolve([]);
   return new Promise((resolveCalls) => {
     const timer = setTimeout(() => (child.off('message', on), resolveCalls([])), 5_000);
     const on = (m: FromRegion) => {
