@@ -59,8 +59,8 @@ const regions =
         log: Boolean(process.env.PARLEY_LOG),
       })
     : undefined;
-const outputs = (stack ?? regions)!.outputs;
-const cognito = (stack ?? regions)!.cognito;
+const running = (stack ?? regions)!;
+const { outputs, cognito } = running;
 
 const vite = withApp
   ? spawn(process.execPath, [resolve('node_modules/vite/bin/vite.js'), '--port', String(DEFAULT_PORTS.app), '--strictPort'], {
@@ -97,7 +97,7 @@ async function shutdown(code = 0): Promise<void> {
     vite.kill('SIGTERM');
     await new Promise((r) => vite.once('exit', r));
   }
-  await (stack ?? regions)!.close();
+  await running.close();
   process.exit(code);
 }
 process.on('SIGINT', () => void shutdown());

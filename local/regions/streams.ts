@@ -65,6 +65,23 @@ export function readStream(opts: StreamReaderOptions): StreamReader {
   let first = true;
   let waiters: { started: boolean; resolve: () => void }[] = [];
 
+  // Per shard, the last record handled: where a new iterator resumes (a checkpoint to begin with).
+  const lastSeen = new Map<string, string>(Object.entries(opts.after ?? {}));
+
+  /** An iterator after the last record seen, else of `type` (TRIM_HORIZON once past the first discovery). */
+  async function iteratorFor(shardId: string, type: 'LATEST' | 'TRIM_HORIZON'): Promise<string | null> {
+    const after = lastSeen.get(shardId);
+    const it = await opts.client.send(
+      new GetShardIteratorCommand({
+        StreamArn: opts.streamArn,
+        ShardId: shardId,
+        ShardIteratorType: after ? 'AFTER_SEQUENCE_NUMBER' : type,
+        ...(after ? { SequenceNumber: after } : {}),
+      }),
+    );
+    return it.ShardIterator ?? null;
+  }
+
   async function discover(): Promise<void> {
     const shards = (await opts.client.send(new DescribeStreamCommand({ StreamArn: opts.streamArn }))).StreamDescription?.Shards ?? [];
     // Parents begin before their children, so this order visits a parent first.
@@ -73,35 +90,15 @@ export function readStream(opts: StreamReaderOptions): StreamReader {
     for (const shard of shards) {
       const id = shard.ShardId;
       if (!id || iterators.has(id) || done.has(id)) continue;
-      const after = opts.after?.[id];
       // From LATEST, a shard already closed holds nothing new.
-      if (first && opts.from === 'LATEST' && !after && shard.SequenceNumberRange?.EndingSequenceNumber) {
+      if (first && opts.from === 'LATEST' && !lastSeen.has(id) && shard.SequenceNumberRange?.EndingSequenceNumber) {
         done.add(id);
         continue;
       }
       if (shard.ParentShardId && iterators.has(shard.ParentShardId)) continue;
-      const type = after ? 'AFTER_SEQUENCE_NUMBER' : first ? opts.from : 'TRIM_HORIZON';
-      const it = await opts.client.send(
-        new GetShardIteratorCommand({ StreamArn: opts.streamArn, ShardId: id, ShardIteratorType: type, ...(after ? { SequenceNumber: after } : {}) }),
-      );
-      iterators.set(id, it.ShardIterator ?? null);
+      iterators.set(id, await iteratorFor(id, first ? opts.from : 'TRIM_HORIZON'));
     }
     first = false;
-  }
-
-  const lastSeen = new Map<string, string>();
-
-  async function iteratorFor(shardId: string): Promise<string | null> {
-    const after = lastSeen.get(shardId);
-    const it = await opts.client.send(
-      new GetShardIteratorCommand({
-        StreamArn: opts.streamArn,
-        ShardId: shardId,
-        ShardIteratorType: after ? 'AFTER_SEQUENCE_NUMBER' : 'TRIM_HORIZON',
-        ...(after ? { SequenceNumber: after } : {}),
-      }),
-    );
-    return it.ShardIterator ?? null;
   }
 
   async function pass(): Promise<number> {
@@ -120,7 +117,7 @@ export function readStream(opts: StreamReaderOptions): StreamReader {
         // DynamoDB Local answers a fresh shard's LATEST iterator so until its first record; iterators also expire.
         const name = err instanceof Error ? err.name : '';
         if (name !== 'TrimmedDataAccessException' && name !== 'ExpiredIteratorException') throw err;
-        iterators.set(id, await iteratorFor(id));
+        iterators.set(id, await iteratorFor(id, 'TRIM_HORIZON'));
         continue;
       }
       const records = got.Records ?? [];
