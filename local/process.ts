@@ -70,8 +70,21 @@ export interface Child {
 }
 
 /** Starts a child that dies with us and keeps its recent output for diagnostics. */
-export function startChild(command: string, args: string[], options: SpawnOptions & { name: string; echo?: boolean }): Child {
-  const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startChild(
+  command: string,
+  args: string[],
+  options: SpawnOptions & {
+    name: string;
+    echo?: boolean;
+    /** A message channel to the child (process.send in it), as fork gives. */
+    ipc?: boolean;
+    /** Each line of output, as it comes. */
+    onLine?: (line: string) => void;
+    /** How long stop() waits after SIGTERM before SIGKILL. */
+    stopTimeoutMs?: number;
+  },
+): Child {
+  const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe', ...(options.ipc ? (['ipc'] as const) : [])] });
   const lines: string[] = [];
   const keep = (chunk: Buffer) => {
     for (const line of chunk.toString().split('\n')) {
@@ -79,6 +92,7 @@ export function startChild(command: string, args: string[], options: SpawnOption
       lines.push(line);
       if (lines.length > 40) lines.shift();
       if (options.echo) console.log(`[${options.name}] ${line}`);
+      options.onLine?.(line);
     }
   };
   child.stdout?.on('data', keep);
@@ -90,7 +104,7 @@ export function startChild(command: string, args: string[], options: SpawnOption
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+      const timer = setTimeout(() => child.kill('SIGKILL'), options.stopTimeoutMs ?? 3000);
       await exited;
       clearTimeout(timer);
     },

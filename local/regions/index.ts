@@ -7,7 +7,7 @@
  * one-way delay (replication.ts). One cognito-local, in the primary, as
  * Cognito is: every region's authorizer verifies its tokens.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -19,9 +19,9 @@ import { CHAT_TABLE, CONNECTIONS_TABLE, USERS_TABLE } from '../../amplify/realti
 import { localIdToken, startCognito, type LocalCognito } from '../cognito';
 import { createTable, dynamoClient, startDynamo } from '../dynamodb';
 import type { RecordedCall } from '../iam';
-import { freePort } from '../process';
+import { freePort, startChild, type Child } from '../process';
 import { localOutputs, type LocalOutputs } from '../stack';
-import type { FromRegion, RegionProcessConfig, ToRegion } from './region';
+import { REGION_ERROR, type FromRegion, type RegionProcessConfig, type ToRegion } from './messages';
 import { startReplication, type Replication } from './replication';
 import { enableStream } from './streams';
 
@@ -148,7 +148,7 @@ export async function startRegions(opts: RegionsOptions = {}): Promise<LocalRegi
     const routes = names.map((_, i) => ({ homeFunction: HOME_FUNCTION, endpoint: `http://127.0.0.1:${ports[i]!.lambda}` }));
     const pastCalls: RecordedCall[] = [];
 
-    const regions = names.map((region, i): LocalRegion & { child?: ChildProcess; checkpoint: Record<string, string> } => {
+    const regions = names.map((region, i): LocalRegion & { child?: Child; checkpoint: Record<string, string> } => {
       const config = (checkpoint: Record<string, string>): RegionProcessConfig => ({
         region,
         primary,
@@ -164,7 +164,7 @@ export async function startRegions(opts: RegionsOptions = {}): Promise<LocalRegi
         checkpoint,
         log: opts.log ?? false,
       });
-      const self: LocalRegion & { child?: ChildProcess; checkpoint: Record<string, string> } = {
+      const self: LocalRegion & { child?: Child; checkpoint: Record<string, string> } = {
         region,
         websocketUrl: `ws://127.0.0.1:${ports[i]!.gateway}/production`,
         managementEndpoint: `http://127.0.0.1:${ports[i]!.gateway}/production`,
@@ -178,19 +178,13 @@ export async function startRegions(opts: RegionsOptions = {}): Promise<LocalRegi
           self.child = await spawnRegion(config(self.checkpoint), (m) => {
             if (m.type === 'checkpoint') self.checkpoint[m.shardId] = m.sequenceNumber;
           });
-          self.child.once('exit', () => (self.child = undefined));
+          self.child.process.once('exit', () => (self.child = undefined));
         },
         async stop() {
           const child = self.child;
           if (!child) return;
-          pastCalls.push(...(await askCalls(child)));
-          // Ctrl-C reaches the whole process group, so the child may be gone already.
-          const exited =
-            child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => child.once('exit', () => r()));
-          child.kill('SIGTERM');
-          const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-          await exited;
-          clearTimeout(timer);
+          pastCalls.push(...(await askCalls(child.process)));
+          await child.stop();
           self.child = undefined;
         },
       };
@@ -214,7 +208,7 @@ export async function startRegions(opts: RegionsOptions = {}): Promise<LocalRegi
       outputs,
       token: (userName) => localIdToken(pool, userName),
       async calls() {
-        const live = await Promise.all(regions.map((r) => (r.child ? askCalls(r.child) : Promise.resolve([]))));
+        const live = await Promise.all(regions.map((r) => (r.child ? askCalls(r.child.process) : Promise.resolve([]))));
         return [...pastCalls, ...live.flat()];
       },
       close,
@@ -226,32 +220,23 @@ export async function startRegions(opts: RegionsOptions = {}): Promise<LocalRegi
 }
 
 /** Starts a region process and waits until its gateway answers, or fails with its output. */
-function spawnRegion(config: RegionProcessConfig, onMessage: (m: FromRegion) => void): Promise<ChildProcess> {
-  const child = fork(REGION_ENTRY, [], {
+function spawnRegion(config: RegionProcessConfig, onMessage: (m: FromRegion) => void): Promise<Child> {
+  const child = startChild(process.execPath, ['--import', 'tsx', REGION_ENTRY], {
     cwd: ROOT,
-    execArgv: ['--import', 'tsx'],
     env: { ...process.env, PARLEY_LOCAL_REGION: JSON.stringify(config), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
-  const tail: string[] = [];
-  const keep = (chunk: Buffer) => {
-    for (const line of chunk.toString().split('\n')) {
-      if (!line.trim()) continue;
-      if (config.log) console.log(line);
-      tail.push(line);
-      if (tail.length > 40) tail.shift();
-    }
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', (chunk: Buffer) => {
-    keep(chunk);
+    name: config.region,
+    echo: config.log,
+    ipc: true,
+    // Its gateway waits for handlers still running, up to their integration timeout.
+    stopTimeoutMs: 10_000,
     // Errors a region reports (a failing fan-out, say) matter even when its log is off.
-    if (!config.log) for (const line of chunk.toString().split('\n')) if (line.startsWith(`[${config.region}]`)) console.error(line);
+    onLine: config.log ? undefined : (line) => line.startsWith(REGION_ERROR) && console.error(`[${config.region}] ${line}`),
   });
-  child.on('message', onMessage);
+  const { process: proc } = child;
+  proc.on('message', onMessage);
   return new Promise((resolveStart, reject) => {
-    const timer = setTimeout(() => (child.kill('SIGKILL'), reject(new Error(`${config.region} did not start in 60 s:\n${tail.join('\n')}`))), 60_000);
-    child.on('message', (m: FromRegion) => {
+    const timer = setTimeout(() => (proc.kill('SIGKILL'), reject(new Error(`${config.region} did not start in 60 s:\n${child.tail()}`))), 60_000);
+    proc.on('message', (m: FromRegion) => {
       if (m.type === 'ready') {
         clearTimeout(timer);
         resolveStart(child);
@@ -260,9 +245,9 @@ function spawnRegion(config: RegionProcessConfig, onMessage: (m: FromRegion) => 
         reject(new Error(`${config.region} failed to start: ${m.error}`));
       }
     });
-    child.once('exit', (code) => {
+    proc.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`${config.region} exited (${code}) while starting:\n${tail.join('\n')}`));
+      reject(new Error(`${config.region} exited (${code}) while starting:\n${child.tail()}`));
     });
   });
 }

@@ -7,47 +7,18 @@
  * stream. The parent (local/regions/index.ts) made the tables and runs the
  * replication between regions; stopping this process is a region outage.
  */
-import type { RecordedCall } from '../iam';
-import type { LocalCognito } from '../cognito';
-import type { RegionRoute } from '../../amplify/core/config';
 import { ENV } from '../../amplify/core/config';
 import { FANOUT_STREAM, fanoutStreamFilter } from '../../amplify/realtime/defaults';
 import { startLambdaService } from '../lambda';
 import { startStack } from '../stack';
 import { startEventSourceMapping } from './esm';
-
-/** What the parent tells a region process (env PARLEY_LOCAL_REGION, JSON). */
-export interface RegionProcessConfig {
-  region: string;
-  primary: string;
-  dynamoEndpoint: string;
-  cognito: Omit<LocalCognito, 'stop'>;
-  tables: { connections: string; chat: string; users: string };
-  chatStreamArn: string;
-  gatewayPort: number;
-  lambdaPort: number;
-  homeFunction: string;
-  /** Every other region's home function and its Lambda endpoint. */
-  others: Record<string, RegionRoute>;
-  pollMs: number;
-  /** Where this region's event source mapping stopped last time, by shard. */
-  checkpoint: Record<string, string>;
-  log: boolean;
-}
-
-/** Messages between the parent and a region process. */
-export type ToRegion = { type: 'calls' };
-export type FromRegion =
-  | { type: 'ready'; websocketUrl: string; managementEndpoint: string }
-  | { type: 'failed'; error: string }
-  | { type: 'checkpoint'; shardId: string; sequenceNumber: string }
-  | { type: 'calls'; calls: RecordedCall[] };
+import { REGION_ERROR, type FromRegion, type RegionProcessConfig, type ToRegion } from './messages';
 
 const send = (m: FromRegion) => process.send?.(m);
 
 async function main(): Promise<void> {
   const config = JSON.parse(process.env.PARLEY_LOCAL_REGION ?? '') as RegionProcessConfig;
-  const say = config.log ? (line: string) => console.log(`[${config.region}] ${line}`) : undefined;
+  const say = config.log ? (line: string) => console.log(line) : undefined;
   const stack = await startStack({
     region: config.region,
     dynamoEndpoint: config.dynamoEndpoint,
@@ -72,7 +43,7 @@ async function main(): Promise<void> {
     pollMs: config.pollMs,
     checkpoint: config.checkpoint,
     onCheckpoint: (shardId, sequenceNumber) => send({ type: 'checkpoint', shardId, sequenceNumber }),
-    log: (line) => console.error(`[${config.region}] ${line}`),
+    log: (line) => console.error(`${REGION_ERROR}${line}`),
   });
 
   let stopping: Promise<void> | undefined;
